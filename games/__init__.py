@@ -1,0 +1,38 @@
+"""Games: the Game contract, the registry and the bundled games.
+
+>>> import games
+>>> game = games.make("rps")
+>>> game.player_names
+('row', 'col')
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame, checked_losses
+from games.errors import ConfigError, DivergenceError, GameContractError
+from games.matrix import MatrixGame, ZeroSumMatrixGame, register_bundled as _register_matrix
+from games.registry import Registry
+
+__all__ = [
+    "Game", "ZeroSumGame", "JointParams", "OptimizerSpec", "MatrixGame", "ZeroSumMatrixGame",
+    "checked_losses", "register", "make", "available", "describe",
+    "ConfigError", "DivergenceError", "GameContractError",
+]
+
+_REGISTRY: Registry[Game] = Registry("game")
+register = _REGISTRY.register
+available = _REGISTRY.available
+describe = _REGISTRY.describe
+factory = _REGISTRY.factory
+
+
+def make(name: str, **options: Any) -> Game:
+    """Build the registered game ``name`` with ``options`` (validated; see ``describe()``)."""
+    game = _REGISTRY.make(name, **options)
+    game.registered_name = name  # type: ignore[attr-defined]
+    game.options = dict(options)  # type: ignore[attr-defined]
+    return game
+
+
+_register_matrix(_REGISTRY)

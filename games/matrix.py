@@ -1,0 +1,206 @@
+"""Two-player matrix games: general-sum bimatrix and zero-sum, with mixed-strategy players.
+
+Players are ``row`` and ``col``, each a :class:`~players.MixedStrategy`; each player's loss
+is minus its expected payoff ``xᵀAy`` (row) or ``xᵀBy`` (col).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import Tensor
+
+from games.base import Game, JointParams
+from games.errors import ConfigError
+from games.nash import nash_conv_bimatrix, zero_sum_nash
+from games.registry import Registry
+from players import MixedStrategy
+
+__all__ = ["MatrixGame", "ZeroSumMatrixGame", "tournament_payoff", "RPS_PAYOFF"]
+
+#: Rock-paper-scissors, rows/cols = (rock, paper, scissors), the row player's payoff.
+RPS_PAYOFF = [[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]
+
+
+def _matrix(values: Sequence[Sequence[float]], what: str) -> np.ndarray:
+    try:
+        M = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be a rectangular matrix of numbers: {exc}") from None
+    if M.ndim != 2 or 0 in M.shape:
+        raise ConfigError(f"{what} must be a non-empty 2-D matrix, got shape {M.shape}")
+    if not np.isfinite(M).all():
+        raise ConfigError(f"{what} must hold finite numbers")
+    return M
+
+
+class MatrixGame(Game):
+    """General-sum bimatrix game ``(A, B)``: row gets ``xᵀAy``, col gets ``xᵀBy``.
+
+    Metrics: ``nash_conv`` (sum of best-response gains; 0 at a Nash equilibrium),
+    ``row_payoff``, ``col_payoff`` and, when the game is zero-sum, ``distance_to_nash``
+    (L2 distance of ``(x, y)`` to the LP equilibrium; meaningful when it is unique).
+    """
+
+    description = "two-player bimatrix game from payoff matrices"
+
+    def __init__(
+        self,
+        row_payoff: Sequence[Sequence[float]],
+        col_payoff: Sequence[Sequence[float]],
+        row_init_logits: Sequence[float] | None = None,
+        col_init_logits: Sequence[float] | None = None,
+    ):
+        self.A = _matrix(row_payoff, "row_payoff")
+        self.B = _matrix(col_payoff, "col_payoff")
+        if self.A.shape != self.B.shape:
+            raise ConfigError(f"row_payoff {self.A.shape} and col_payoff {self.B.shape} must have the same shape")
+        m, n = self.A.shape
+        self.players = {
+            "row": MixedStrategy(m, row_init_logits),
+            "col": MixedStrategy(n, col_init_logits),
+        }
+        self.zero_sum = bool(np.allclose(self.A, -self.B))
+        self._nash = zero_sum_nash(self.A) if self.zero_sum else None
+        self._tensors: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def _payoffs(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        key = (like.device, like.dtype)
+        if key not in self._tensors:
+            self._tensors[key] = (
+                torch.as_tensor(self.A, dtype=like.dtype, device=like.device),
+                torch.as_tensor(self.B, dtype=like.dtype, device=like.device),
+            )
+        return self._tensors[key]
+
+    def strategies(self, params: JointParams) -> tuple[Tensor, Tensor]:
+        return self.call("row", params), self.call("col", params)
+
+    def losses(self, params: JointParams, batch=None) -> dict[str, Tensor]:
+        x, y = self.strategies(params)
+        A, B = self._payoffs(x)
+        return {"row": -(x @ A @ y), "col": -(x @ B @ y)}
+
+    def evaluate(self, params: JointParams, generator=None) -> dict[str, float]:
+        x, y = (s.detach().double().cpu().numpy() for s in self.strategies(params))
+        metrics = {
+            "nash_conv": nash_conv_bimatrix(self.A, self.B, x, y),
+            "row_payoff": float(x @ self.A @ y),
+            "col_payoff": float(x @ self.B @ y),
+        }
+        if self._nash is not None:
+            xs, ys, _ = self._nash
+            metrics["distance_to_nash"] = float(np.sqrt(((x - xs) ** 2).sum() + ((y - ys) ** 2).sum()))
+        return metrics
+
+    def metric_names(self) -> tuple[str, ...]:
+        names = ("nash_conv", "row_payoff", "col_payoff")
+        return names + (("distance_to_nash",) if self.zero_sum else ())
+
+    def interaction_graph(self) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        graph.add_edges_from([("row", "row"), ("col", "row"), ("row", "col"), ("col", "col")])
+        return graph
+
+    def nash_strategies(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The LP equilibrium ``(x*, y*)`` of a zero-sum game, else ``None``."""
+        return None if self._nash is None else self._nash[:2]
+
+
+class ZeroSumMatrixGame(MatrixGame):
+    """Zero-sum matrix game: the row player gets ``xᵀAy``, the column player ``−xᵀAy``."""
+
+    description = "two-player zero-sum matrix game"
+
+    def __init__(
+        self,
+        payoff: Sequence[Sequence[float]],
+        row_init_logits: Sequence[float] | None = None,
+        col_init_logits: Sequence[float] | None = None,
+    ):
+        A = _matrix(payoff, "payoff")
+        super().__init__(A, -A, row_init_logits, col_init_logits)
+
+
+def tournament_payoff(graph: nx.DiGraph) -> tuple[list, np.ndarray]:
+    """Zero-sum payoff of a tournament: ``A[i, j] = +1`` if ``i → j`` (i beats j), −1 if ``j → i``."""
+    nodes = list(graph.nodes)
+    index = {v: k for k, v in enumerate(nodes)}
+    A = np.zeros((len(nodes), len(nodes)))
+    for winner, loser in graph.edges:
+        if winner == loser:
+            raise ConfigError(f"tournament edge {winner!r} → {loser!r}: an action cannot beat itself")
+        if graph.has_edge(loser, winner):
+            raise ConfigError(f"tournament has both {winner!r} → {loser!r} and the reverse edge")
+        A[index[winner], index[loser]] = 1.0
+        A[index[loser], index[winner]] = -1.0
+    return nodes, A
+
+
+def register_bundled(registry: Registry) -> None:
+    """Register the bundled matrix games in ``registry``."""
+
+    @registry.register("matrix", "zero-sum or general-sum matrix game from payoff matrices")
+    def matrix(
+        payoff: list | None = None,
+        row_payoff: list | None = None,
+        col_payoff: list | None = None,
+        row_init_logits: list | None = None,
+        col_init_logits: list | None = None,
+    ) -> MatrixGame:
+        if payoff is not None:
+            if row_payoff is not None or col_payoff is not None:
+                raise ConfigError("give either payoff (zero-sum) or row_payoff and col_payoff, not both")
+            return ZeroSumMatrixGame(payoff, row_init_logits, col_init_logits)
+        if row_payoff is None or col_payoff is None:
+            raise ConfigError("matrix game needs payoff=[[...]] (zero-sum) or both row_payoff and col_payoff")
+        return MatrixGame(row_payoff, col_payoff, row_init_logits, col_init_logits)
+
+    @registry.register("rps", "rock-paper-scissors (zero-sum, unique Nash at uniform play)")
+    def rps(
+        row_init_logits: list | None = (1.0, 0.0, -0.5),
+        col_init_logits: list | None = (0.0, 0.5, 0.0),
+    ) -> ZeroSumMatrixGame:
+        """Rock-paper-scissors; default start row = (1, 0, −0.5), col = (0, 0.5, 0) logits."""
+        return ZeroSumMatrixGame(RPS_PAYOFF, row_init_logits, col_init_logits)
+
+    @registry.register("matching-pennies", "matching pennies (zero-sum 2x2, Nash at (1/2, 1/2))")
+    def matching_pennies(
+        row_init_logits: list | None = (0.5, 0.0),
+        col_init_logits: list | None = (0.0, 0.5),
+    ) -> ZeroSumMatrixGame:
+        return ZeroSumMatrixGame([[1.0, -1.0], [-1.0, 1.0]], row_init_logits, col_init_logits)
+
+    @registry.register("tournament", "zero-sum game of a 'beats' tournament graph (default: rock-paper-scissors-lizard-spock)")
+    def tournament(
+        edges: list | None = None,
+        row_init_logits: list | None = None,
+        col_init_logits: list | None = None,
+    ) -> ZeroSumMatrixGame:
+        """Tournament game: ``edges`` lists ``[winner, loser]`` pairs of a networkx DiGraph."""
+        graph = nx.DiGraph()
+        if edges is None:
+            graph.add_edges_from(RPSLS_EDGES)
+        else:
+            try:
+                graph.add_edges_from([tuple(e) for e in edges])
+            except (TypeError, ValueError):
+                raise ConfigError("tournament edges must be a list of [winner, loser] pairs") from None
+        nodes, A = tournament_payoff(graph)
+        m = len(nodes)
+        # a slightly perturbed start, so that solvers have something to do
+        default_row = [0.5] + [0.0] * (m - 1)
+        default_col = [0.0] * (m - 1) + [0.5]
+        game = ZeroSumMatrixGame(A, row_init_logits or default_row, col_init_logits or default_col)
+        game.actions = nodes
+        return game
+
+
+#: Rock-paper-scissors-lizard-spock: each action beats two others (a regular 5-tournament).
+RPSLS_EDGES = [
+    ("scissors", "paper"), ("paper", "rock"), ("rock", "lizard"), ("lizard", "spock"),
+    ("spock", "scissors"), ("scissors", "lizard"), ("lizard", "paper"), ("paper", "spock"),
+    ("spock", "rock"), ("rock", "scissors"),
+]

@@ -1,0 +1,142 @@
+"""A small name → factory registry with option validation, used for games and solvers.
+
+Options are validated against the factory's keyword signature before the factory runs, so
+that a typo or a wrong type gives one clear :class:`ConfigError` naming the option, the
+accepted ones, and the closest match.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from games.errors import ConfigError
+
+__all__ = ["Registry", "suggest", "check_options", "parse_option_value"]
+
+T = TypeVar("T")
+
+
+def suggest(name: str, choices: Sequence[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple, Sequence, typing.Sequence) or annotation in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin in (dict, Mapping) or annotation is dict:
+        return isinstance(value, Mapping)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True  # annotations we cannot check (callables, tensors) are left to the factory
+
+
+def _describe(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(annotation))
+    return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
+
+
+def check_options(factory: Callable[..., Any], options: Mapping[str, Any], what: str) -> None:
+    """Raise :class:`ConfigError` for an unknown option or a value of the wrong type."""
+    signature = inspect.signature(factory)
+    try:
+        hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    except Exception:  # unresolvable forward references: skip type checks, keep name checks
+        hints = {}
+    accepted = [
+        n for n, p in signature.parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"
+    ]
+    takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+    for key, value in options.items():
+        if key not in accepted:
+            if takes_kwargs:
+                continue
+            listing = ", ".join(accepted) if accepted else "none"
+            raise ConfigError(
+                f"{what}: unknown option {key!r}.{suggest(key, accepted)} Accepted options: {listing}."
+            )
+        annotation = hints.get(key, signature.parameters[key].annotation)
+        if not _type_ok(value, annotation):
+            raise ConfigError(
+                f"{what}: option {key!r} must be {_describe(annotation)}, got {value!r} "
+                f"({type(value).__name__})."
+            )
+
+
+def parse_option_value(text: str) -> Any:
+    """Parse a command-line ``k=v`` value the way TOML would (``5``, ``0.1``, ``true``,
+    ``[1, 2]``, ``"x"``); anything that is not valid TOML is kept as a plain string."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+class Registry(Generic[T]):
+    """Maps names to factories (classes or functions) with a one-line description each."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T]] = {}
+        self._descriptions: dict[str, str] = {}
+
+    def register(self, name: str, description: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator registering ``factory`` under ``name``.
+
+        The description defaults to the first line of the factory's docstring.
+        """
+
+        def decorate(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories and self._factories[name] is not factory:
+                raise ConfigError(f"a {self.kind} named {name!r} is already registered")
+            self._factories[name] = factory
+            doc = (factory.__doc__ or "").strip().splitlines()
+            self._descriptions[name] = description or (doc[0] if doc else "")
+            try:
+                factory.registered_name = name  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):
+                pass
+            return factory
+
+        return decorate
+
+    def available(self) -> list[str]:
+        return sorted(self._factories)
+
+    def describe(self) -> dict[str, str]:
+        return {n: self._descriptions[n] for n in self.available()}
+
+    def factory(self, name: str) -> Callable[..., T]:
+        if name not in self._factories:
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}.{suggest(name, self.available())} "
+                f"Available {self.kind}s: {', '.join(self.available())}."
+            )
+        return self._factories[name]
+
+    def make(self, name: str, **options: Any) -> T:
+        factory = self.factory(name)
+        check_options(factory, options, f"{self.kind} {name!r}")
+        return factory(**options)

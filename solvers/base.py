@@ -1,0 +1,124 @@
+"""The Solver contract and the helpers every solver shares.
+
+A solver turns the players' losses into one step of every player:
+
+* ``init(game, params) -> state`` — a (nested) dict of tensors, so it checkpoints with
+  ``torch.save`` and can be stacked for many seeds;
+* ``step(game, params, state, batch) -> (params, state, info)`` — a pure function of
+  tensors; ``info["losses"]`` holds each player's (detached) loss at the step's start.
+
+Each player's base optimizer (:mod:`solvers.optim`) comes from the solver's
+``optimizers`` option: one optimizer for every player, a ``{player: optimizer}`` dict, or
+``None`` for the game's recommended ones.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+from torch.func import grad as func_grad
+
+from games.base import Game, JointParams, checked_losses
+from games.errors import ConfigError
+from solvers.optim import BaseOptimizer, make_optimizer
+
+__all__ = ["Solver", "OptimizersOption", "player_gradients", "own_gradient_fn", "detach_losses"]
+
+OptimizersOption = BaseOptimizer | Mapping[str, Any] | None
+
+
+class Solver:
+    """Base class of every solver. Subclasses implement :meth:`step` (and :meth:`init`
+    when they keep state beyond the players' optimizers)."""
+
+    description: ClassVar[str] = ""
+
+    def __init__(self, *, optimizers: OptimizersOption = None):
+        self._optimizer_option = optimizers
+        if optimizers is not None:
+            self._resolve(optimizers, None)  # validate early: a bad optimizer is a config error
+
+    # ------------------------------------------------------------------ optimizers
+    @staticmethod
+    def _resolve(option: OptimizersOption, game: Game | None) -> dict[str, BaseOptimizer] | BaseOptimizer:
+        if isinstance(option, BaseOptimizer) or (isinstance(option, Mapping) and "name" in option):
+            return make_optimizer(option)  # one optimizer shared by all players
+        assert isinstance(option, Mapping)
+        resolved = {player: make_optimizer(spec) for player, spec in option.items()}
+        if game is not None:
+            unknown = sorted(set(resolved) - set(game.player_names))
+            if unknown:
+                raise ConfigError(
+                    f"optimizers given for unknown players {unknown}; the game's players are {list(game.player_names)}"
+                )
+        return resolved
+
+    def optimizers(self, game: Game) -> dict[str, BaseOptimizer]:
+        """Each player's base optimizer (the game's recommendation fills the gaps)."""
+        defaults = {p: make_optimizer(s) for p, s in game.default_optimizers().items()}
+        if self._optimizer_option is None:
+            return defaults
+        chosen = self._resolve(self._optimizer_option, game)
+        if isinstance(chosen, BaseOptimizer):
+            return {p: chosen for p in game.player_names}
+        return {p: chosen.get(p, defaults[p]) for p in game.player_names}
+
+    # ------------------------------------------------------------------ contract
+    def init(self, game: Game, params: JointParams) -> dict[str, Any]:
+        opts = self.optimizers(game)
+        return {"opt": {p: opts[p].init(params[p]) for p in game.player_names}}
+
+    def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The solver's options as plain data (for configs)."""
+        return {}
+
+    def __repr__(self) -> str:
+        name = getattr(type(self), "registered_name", type(self).__name__)
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"<solver {name}({opts})>"
+
+
+def detach_losses(losses: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {p: l.detach() for p, l in losses.items()}
+
+
+def player_gradients(
+    game: Game, params: JointParams, batch: Any, players: Iterable[str] | None = None
+) -> tuple[dict[str, dict[str, Tensor]], dict[str, Tensor]]:
+    """Each player's gradient of its own loss w.r.t. its own parameters, all at ``params``.
+
+    One forward pass of the game and one backward pass per player (the graph is shared).
+    Returns ``(grads, losses)`` with losses detached. A parameter the loss does not reach
+    gets a zero gradient.
+    """
+    players = list(game.player_names if players is None else players)
+    with torch.enable_grad():
+        leaves = {p: {k: v.detach().requires_grad_() for k, v in ps.items()} for p, ps in params.items()}
+        losses = checked_losses(game, leaves, batch)
+        grads: dict[str, dict[str, Tensor]] = {}
+        for n, p in enumerate(players):
+            tensors = list(leaves[p].values())
+            if losses[p].requires_grad:
+                gs = torch.autograd.grad(
+                    losses[p], tensors, retain_graph=n < len(players) - 1, allow_unused=True
+                )
+            else:
+                gs = (None,) * len(tensors)
+            grads[p] = {k: torch.zeros_like(t) if g is None else g for (k, t), g in zip(leaves[p].items(), gs)}
+    return grads, detach_losses(losses)
+
+
+def own_gradient_fn(game: Game, player: str):
+    """``(params, batch) -> ∇_{θ_player} loss_player`` as a ``torch.func`` transform, so it
+    composes with an outer ``torch.func.grad`` (second-order unrolling)."""
+
+    def loss_of_own(own: dict[str, Tensor], params: JointParams, batch: Any) -> Tensor:
+        return checked_losses(game, {**params, player: own}, batch)[player]
+
+    g = func_grad(loss_of_own)
+    return lambda params, batch: g(params[player], params, batch)
