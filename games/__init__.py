@@ -11,7 +11,9 @@ from typing import Any
 
 from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame, checked_losses
 from games.errors import ConfigError, DivergenceError, GameContractError
-from games.matrix import MatrixGame, ZeroSumMatrixGame, register_bundled as _register_matrix
+import importlib
+
+from games.matrix import MatrixGame, ZeroSumMatrixGame
 from games.registry import Registry
 
 __all__ = [
@@ -35,4 +37,7 @@ def make(name: str, **options: Any) -> Game:
     return game
 
 
-_register_matrix(_REGISTRY)
+#: Modules whose ``register_bundled(registry)`` adds the bundled games.
+_BUNDLED_MODULES = ("games.matrix", "games.mog", "games.mnist", "games.classic")
+for _module in _BUNDLED_MODULES:
+    importlib.import_module(_module).register_bundled(_REGISTRY)

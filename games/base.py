@@ -95,6 +95,12 @@ class Game(abc.ABC):
                     graph.add_edge(j, i)
         return graph
 
+    def draw(self, params: JointParams, ax: Any, generator: torch.Generator) -> None:
+        """Optional: draw the players' state on a matplotlib ``Axes`` (e.g. generator
+        samples with the real modes marked). The arena's sample figures call it for each
+        saved snapshot; games without a picture leave it unimplemented."""
+        raise NotImplementedError(f"{self!r} has no draw()")
+
     def equilibrium(self) -> JointParams | None:
         """A known equilibrium in parameter space, when the game has one."""
         return None
