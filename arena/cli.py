@@ -1,1 +1,141 @@
-def main(): pass
+"""The ``diffgames`` command line: list, run, resume, compare, verify, plot, diagnose.
+
+Every error a user can cause ends in one line on stderr and exit code 2 (no traceback);
+an interrupted run exits 130 after saving a checkpoint and says how to resume.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from games.errors import ConfigError, DiffgamesError, DivergenceError
+
+__all__ = ["main", "parse_seeds", "parse_kv"]
+
+EXAMPLES = {
+    "run": """examples:
+  diffgames run --game rps --solver optimistic --optimizer sgd --lr 0.2 --steps 3000 --eval-every 100 --seed 0 --out runs/rps-ogda
+  diffgames run --game mog --solver unrolled --solver-opt unroll_steps=5 --steps 2000 --out runs/mog-k5
+  diffgames run cases/metz2016-mog-ring.toml --solver unrolled-k5 --seed 0
+  diffgames run quickstart                       # every solver x seed of a bundled case""",
+    "compare": """examples:
+  diffgames compare quickstart
+  diffgames compare cases/metz2016-mog-ring.toml --solvers unrolled-k0,unrolled-k5 --seeds 0-2 --jobs 2
+  diffgames compare metz2016-mog-ring --steps 2000 --out runs/mog-short   # a shorter version""",
+    "resume": "example:\n  diffgames resume runs/metz2016-mog-ring/unrolled-k5/seed0",
+    "verify": "examples:\n  diffgames verify quickstart\n  diffgames verify runs/metz2016-mog-ring",
+    "plot": "examples:\n  diffgames plot runs/quickstart            # a comparison directory\n  diffgames plot runs/quickstart/optimistic/seed0",
+    "diagnose": "examples:\n  diffgames diagnose --game bilinear\n  diffgames diagnose --game rps --at runs/quickstart/simultaneous/seed0",
+}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` → [0, 1, 2, 3, 4]; ``"0,3,7"`` → [0, 3, 7]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = part.split("-")
+                seeds.extend(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--seeds must look like 0-4 or 0,2,5; got {text!r}") from None
+    return seeds
+
+
+def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
+    from games.registry import parse_option_value
+
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects key=value, got {item!r} (e.g. {flag} unroll_steps=5)")
+        options[key.strip()] = parse_option_value(value.strip())
+    return options
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="diffgames", description="Define differentiable games, compare solvers, reproduce GAN experiments.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("list", help="list games, solvers and bundled cases")
+
+    run = sub.add_parser("run", help="run one solver on one game (or a case)", epilog=EXAMPLES["run"], formatter_class=fmt)
+    run.add_argument("case", nargs="?", help="a case file or bundled case name (instead of --game/--solver)")
+    run.add_argument("--game", help="registered game name (see `diffgames list`)")
+    run.add_argument("--solver", help="solver name, or with a case: the solver label to run (default: all)")
+    run.add_argument("--game-opt", action="append", metavar="K=V", help="game option (repeatable)")
+    run.add_argument("--solver-opt", action="append", metavar="K=V", help="solver option (repeatable)")
+    run.add_argument("--optimizer", choices=["sgd", "adam"], help="base optimizer for every player (default: the game's)")
+    run.add_argument("--lr", type=float, help="learning rate of every player's base optimizer")
+    run.add_argument("--steps", type=int, help="number of steps (default 1000, or the case's)")
+    run.add_argument("--eval-every", type=int, help="evaluate every M steps (default 100, or the case's)")
+    run.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (default: at evaluations)")
+    run.add_argument("--seed", type=int, help="seed (default 0, or all of the case's)")
+    run.add_argument("--out", help="output directory (default runs/...)")
+    run.add_argument("--device", default=None, help="cpu (default) or cuda")
+    run.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    run.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs tensorboard)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    resume = sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint", epilog=EXAMPLES["resume"], formatter_class=fmt)
+    resume.add_argument("run_dir")
+    resume.add_argument("--steps", type=int, help="continue to this many steps instead of the configured number")
+    resume.add_argument("--quiet", action="store_true")
+
+    compare = sub.add_parser("compare", help="run every solver x seed of a case; table with CIs and plots", epilog=EXAMPLES["compare"], formatter_class=fmt)
+    compare.add_argument("case")
+    compare.add_argument("--solvers", help="comma-separated solver labels (default: all of the case's)")
+    compare.add_argument("--seeds", help="e.g. 0-4 or 0,2 (default: the case's)")
+    compare.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    compare.add_argument("--steps", type=int, help="override the case's step count (a shorter run)")
+    compare.add_argument("--eval-every", type=int, help="override the case's evaluation interval")
+    compare.add_argument("--device", default=None)
+    compare.add_argument("--out", help="output directory (default runs/<case>)")
+    compare.add_argument("--quiet", action="store_true")
+
+    verify = sub.add_parser("verify", help="check a case's claims against its runs (exit 1 if one fails)", epilog=EXAMPLES["verify"], formatter_class=fmt)
+    verify.add_argument("target", help="a case (file or name) or a comparison directory")
+    verify.add_argument("--runs", help="where the case's runs are (default runs/<case>)")
+
+    plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=fmt)
+    plot.add_argument("target")
+
+    diagnose = sub.add_parser("diagnose", help="game Jacobian eigenvalues, Hamiltonian, spectral radius", epilog=EXAMPLES["diagnose"], formatter_class=fmt)
+    diagnose.add_argument("--game", required=True)
+    diagnose.add_argument("--game-opt", action="append", metavar="K=V")
+    diagnose.add_argument("--at", help="a run directory or checkpoint file to take the parameters from")
+    diagnose.add_argument("--seed", type=int, default=0)
+    diagnose.add_argument("--out", help="where to save the eigenvalue plot (default diagnose-<game>.png)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from arena import commands  # heavy imports (torch) only once the arguments parse
+
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except DivergenceError as exc:
+        print(f"diffgames: {exc}", file=sys.stderr)
+        return 2
+    except DiffgamesError as exc:
+        from arena.run import Interrupted
+
+        if isinstance(exc, Interrupted):
+            print(f"\ndiffgames: {exc}", file=sys.stderr)
+            return 130
+        print(f"diffgames: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ndiffgames: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,397 @@
-"""(placeholder: filled in by the issue that builds this module)"""
+"""Classic small differentiable games: the standard test beds of game solvers.
+
+* ``bilinear`` — ``min_x max_y xᵀAy``, the simplest game on which simultaneous gradient
+  descent spirals away from the equilibrium (Daskalakis et al. 2018; Balduzzi et al. 2018).
+* ``dirac-gan`` — the two-parameter GAN of Mescheder, Geiger & Nowozin (2018).
+* ``letcher`` — the quadratic-quartic zero-sum game of Letcher (2021) on which every
+  reasonable gradient method cycles.
+* ``cyclic-pennies`` — three-player matching pennies on a directed 3-cycle (Jordan 1993).
+* ``ipd`` — the iterated prisoner's dilemma with the exact discounted value of Foerster et
+  al. (2018), in :mod:`games.ipd`.
+
+Every player here is a plain parameter vector (:class:`Vector`) or a
+:class:`~players.MixedStrategy`, so the games are cheap enough for dense Jacobians.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import networkx as nx
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame
+from games.errors import ConfigError
+from games.registry import Registry
+from players import MixedStrategy
+
+__all__ = [
+    "Vector", "Bilinear", "DiracGAN", "Letcher", "CyclicPennies",
+    "register_bundled", "bilinear_matrix",
+]
 
 
-def register_bundled(registry) -> None:
-    """Register this module's games in ``registry``."""
+class Vector(nn.Module):
+    """A player that is one parameter vector ``value`` of length ``dim``.
+
+    ``forward()`` returns the vector. Initialisation is ``init`` when given (a fixed
+    starting point), else i.i.d. ``N(0, init_scale²)`` drawn from the generator.
+    """
+
+    def __init__(self, dim: int, init: Sequence[float] | None = None, init_scale: float = 1.0):
+        super().__init__()
+        if int(dim) < 1:
+            raise ConfigError(f"a Vector player needs dim ≥ 1, got {dim}")
+        if init is not None and len(init) != dim:
+            raise ConfigError(f"initial point has {len(init)} entries but the player has dim={dim}")
+        if not (math.isfinite(init_scale) and init_scale >= 0):
+            raise ConfigError(f"init_scale must be a finite number ≥ 0, got {init_scale}")
+        self.dim = int(dim)
+        self.init = None if init is None else [float(v) for v in init]
+        self.init_scale = float(init_scale)
+        self.value = nn.Parameter(torch.zeros(self.dim))
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        if self.init is not None:
+            self.value.copy_(torch.tensor(self.init, dtype=self.value.dtype))
+        else:
+            # drawn in float64 on the CPU then cast, so a seed gives the same point in any dtype
+            z = torch.randn(self.dim, generator=generator, dtype=torch.float64)
+            self.value.copy_((self.init_scale * z).to(self.value.dtype))
+
+    def forward(self) -> Tensor:
+        return self.value
+
+
+def _as_tensor(cache: dict, array: np.ndarray, like: Tensor) -> Tensor:
+    key = (like.device, like.dtype)
+    if key not in cache:
+        cache[key] = torch.as_tensor(array, dtype=like.dtype, device=like.device)
+    return cache[key]
+
+
+def _finite(value: float, name: str, minimum: float | None = None) -> float:
+    value = float(value)
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" ≥ {minimum:g}"
+        raise ConfigError(f"{name} must be a finite number{bound}, got {value}")
+    return value
+
+
+# ---------------------------------------------------------------------------- bilinear
+def bilinear_matrix(
+    matrix: Literal["identity", "random"] | Sequence[Sequence[float]], dim: int, seed: int
+) -> np.ndarray:
+    """The matrix ``A`` of the bilinear game.
+
+    ``"identity"`` is ``I_dim``; ``"random"`` has i.i.d. ``N(0, 1)`` entries drawn from
+    ``torch.Generator().manual_seed(seed)`` (float64, so it is the same on every machine);
+    a list of lists is taken as given (it may be rectangular).
+    """
+    if isinstance(matrix, str):
+        if matrix == "identity":
+            return np.eye(dim)
+        if matrix == "random":
+            g = torch.Generator().manual_seed(int(seed))
+            return torch.randn(dim, dim, generator=g, dtype=torch.float64).numpy()
+        raise ConfigError(f"bilinear: matrix must be 'identity', 'random' or a list of rows, got {matrix!r}")
+    try:
+        A = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bilinear: matrix must be a rectangular list of rows of numbers ({exc})") from None
+    if A.ndim != 2 or 0 in A.shape or not np.isfinite(A).all():
+        raise ConfigError(f"bilinear: matrix must be a non-empty 2-D matrix of finite numbers, got shape {A.shape}")
+    return A
+
+
+class Bilinear(ZeroSumGame):
+    """Bilinear zero-sum game ``min_x max_y f(x, y) = xᵀAy``.
+
+    The simultaneous gradient is ``ξ = (Ay, −Aᵀx)`` and the game Jacobian
+    ``J = [[0, A], [−Aᵀ, 0]]`` is antisymmetric, so its eigenvalues are ``±i·σ_k(A)``:
+    simultaneous gradient descent spirals out (Daskalakis et al. 2018, "Training GANs with
+    Optimism", Sec. 3; Balduzzi et al. 2018, "The Mechanics of n-Player Differentiable
+    Games", Sec. 2, Example 1). When ``A`` is nonsingular the unique equilibrium is
+    ``x = y = 0``.
+
+    Players ``x`` (minimises ``f``) and ``y`` (maximises ``f``), each a :class:`Vector`.
+    Metrics: ``distance_to_equilibrium`` = ``sqrt(‖x‖² + ‖y‖²)`` (distance to the origin,
+    which is always an equilibrium) and ``hamiltonian`` = ``½‖ξ‖² = ½(‖Ay‖² + ‖Aᵀx‖²)``.
+    Recommended optimizers: plain SGD, lr 0.1 (small enough that one step of
+    extragradient/optimism contracts for ``‖A‖ ≈ 1``, large enough to see GD diverge).
+    """
+
+    description = "bilinear zero-sum game min_x max_y xᵀAy"
+
+    def __init__(
+        self,
+        matrix: Literal["identity", "random"] | Sequence[Sequence[float]] = "identity",
+        dim: int | None = None,
+        seed: int = 0,
+        init_scale: float = 1.0,
+        x_init: Sequence[float] | None = None,
+        y_init: Sequence[float] | None = None,
+    ):
+        if dim is not None and dim < 1:
+            raise ConfigError(f"bilinear: dim must be ≥ 1, got {dim}")
+        A = bilinear_matrix(matrix, 4 if dim is None else dim, seed)
+        if not isinstance(matrix, str) and dim is not None and A.shape != (dim, dim):
+            raise ConfigError(
+                f"bilinear: the explicit matrix has shape {A.shape} but dim={dim}; drop dim (it is "
+                "taken from the matrix) or give a dim × dim matrix"
+            )
+        self.A = A
+        m, n = A.shape
+        init_scale = _finite(init_scale, "bilinear: init_scale", 0.0)
+        self.players = {"x": Vector(m, x_init, init_scale), "y": Vector(n, y_init, init_scale)}
+        self._cache: dict = {}
+
+    def value(self, params: JointParams, batch: Any = None) -> Tensor:
+        x, y = self.call("x", params), self.call("y", params)
+        return x @ _as_tensor(self._cache, self.A, x) @ y
+
+    def evaluate(self, params: JointParams, generator: torch.Generator | None = None) -> dict[str, float]:
+        x = params["x"]["value"].detach().double().cpu().numpy()
+        y = params["y"]["value"].detach().double().cpu().numpy()
+        return {
+            "distance_to_equilibrium": float(np.sqrt(x @ x + y @ y)),
+            "hamiltonian": float(0.5 * (np.sum((self.A @ y) ** 2) + np.sum((self.A.T @ x) ** 2))),
+        }
+
+    def metric_names(self) -> tuple[str, ...]:
+        return ("distance_to_equilibrium", "hamiltonian")
+
+    def default_optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"x": {"name": "sgd", "lr": 0.1}, "y": {"name": "sgd", "lr": 0.1}}
+
+    def equilibrium(self) -> JointParams | None:
+        """The origin when ``A`` is square and nonsingular (then it is the unique one)."""
+        m, n = self.A.shape
+        if m != n or np.linalg.matrix_rank(self.A) < n:
+            return None
+        return {"x": {"value": torch.zeros(m)}, "y": {"value": torch.zeros(n)}}
+
+
+# ---------------------------------------------------------------------------- Dirac-GAN
+class DiracGAN(Game):
+    """The Dirac-GAN of Mescheder, Geiger & Nowozin (2018), "Which Training Methods for GANs
+    do actually Converge?", ICML, Sec. 2.
+
+    Data ``p_D = δ_0``, generator ``p_θ = δ_θ`` (one scalar), linear discriminator
+    ``D_ψ(x) = ψ·x`` (one scalar). The GAN objective (their Eq. 1 with ``f(t) = −log(1 +
+    exp(−t))``) is ``L(θ, ψ) = f(ψθ) + f(0)``; the generator minimises it, the
+    discriminator maximises it. ``objective="wgan"`` uses ``f(t) = t`` (their Sec. 3.2,
+    without weight clipping). The unique equilibrium is ``θ = ψ = 0``, where the
+    Jacobian's eigenvalues are ``±i·f'(0)`` (their Lemma 2.3): simultaneous gradient
+    descent spirals out, alternating GD circles.
+
+    ``r1 = γ > 0`` adds the R1 gradient penalty (their Eq. 9) to the discriminator's loss,
+    ``(γ/2)·E_{p_D}‖∇_x D_ψ(x)‖² = (γ/2)ψ²`` (closed form: ``∇_x D_ψ = ψ``), which makes
+    the equilibrium locally attracting for simultaneous GD with small steps (Thm. 4.1).
+
+    Players ``generator`` and ``discriminator``, each a one-entry :class:`Vector` starting
+    at ``theta_init`` / ``psi_init`` (default 1, 1). Metrics: ``distance_to_equilibrium``
+    ``= sqrt(θ² + ψ²)``, ``theta``, ``psi``.
+    """
+
+    description = "Dirac-GAN: one-parameter generator vs linear discriminator"
+
+    def __init__(
+        self,
+        theta_init: float = 1.0,
+        psi_init: float = 1.0,
+        r1: float = 0.0,
+        objective: Literal["gan", "wgan"] = "gan",
+    ):
+        self.r1 = _finite(r1, "dirac-gan: r1", 0.0)
+        if objective not in ("gan", "wgan"):
+            raise ConfigError(f"dirac-gan: objective must be 'gan' or 'wgan', got {objective!r}")
+        self.objective = objective
+        self.players = {
+            "generator": Vector(1, [_finite(theta_init, "dirac-gan: theta_init")]),
+            "discriminator": Vector(1, [_finite(psi_init, "dirac-gan: psi_init")]),
+        }
+
+    def _f(self, t: Tensor) -> Tensor:
+        # f(t) = −log(1 + e^{−t}) = log σ(t), in its numerically stable form
+        return t if self.objective == "wgan" else F.logsigmoid(t)
+
+    def value(self, params: JointParams) -> Tensor:
+        """``L(θ, ψ) = f(ψθ) + f(0)``."""
+        theta = self.call("generator", params)[0]
+        psi = self.call("discriminator", params)[0]
+        return self._f(psi * theta) + self._f(torch.zeros_like(theta))
+
+    def losses(self, params: JointParams, batch: Any = None) -> dict[str, Tensor]:
+        v = self.value(params)
+        psi = self.call("discriminator", params)[0]
+        return {"generator": v, "discriminator": -v + 0.5 * self.r1 * psi**2}
+
+    def evaluate(self, params: JointParams, generator: torch.Generator | None = None) -> dict[str, float]:
+        theta = float(params["generator"]["value"][0])
+        psi = float(params["discriminator"]["value"][0])
+        return {"distance_to_equilibrium": math.hypot(theta, psi), "theta": theta, "psi": psi}
+
+    def metric_names(self) -> tuple[str, ...]:
+        return ("distance_to_equilibrium", "theta", "psi")
+
+    def equilibrium(self) -> JointParams:
+        return {"generator": {"value": torch.zeros(1)}, "discriminator": {"value": torch.zeros(1)}}
+
+
+# ---------------------------------------------------------------------------- Letcher
+class Letcher(ZeroSumGame):
+    """The quadratic-quartic zero-sum game of Letcher (2021), "On the Impossibility of
+    Global Convergence in Multi-Loss Optimization", ICLR.
+
+    ``L₁(x, y) = xy − x²/2 + y²/2 + x⁴/4 − y⁴/4`` and ``L₂ = −L₁``; player ``x``
+    minimises ``L₁``, player ``y`` minimises ``L₂``. The losses are coercive in each
+    player's own variable, but the only simultaneous critical point, the origin, is a
+    strict *maximum* of both players' losses (``∂²L₁/∂x² = ∂²L₂/∂y² = −1`` there), so any
+    method that avoids strict maxima cannot converge: gradient methods (GD, extragradient,
+    optimism, consensus, SGA, LOLA, SOS, CGD, …) end in a bounded limit cycle around the
+    origin (the paper's zero-sum construction; it uses learning rate α = 0.02 for 3,000
+    steps in its figure).
+
+    Players ``x`` and ``y`` (one-entry :class:`Vector` each), starting at ``x_init``,
+    ``y_init`` (default 1, 1). Metric ``distance_to_origin`` ``= sqrt(x² + y²)``.
+    Recommended optimizers: SGD with lr 0.02 (the paper's α).
+    """
+
+    description = "Letcher's zero-sum game where every gradient method cycles"
+
+    def __init__(self, x_init: float = 1.0, y_init: float = 1.0):
+        self.players = {
+            "x": Vector(1, [_finite(x_init, "letcher: x_init")]),
+            "y": Vector(1, [_finite(y_init, "letcher: y_init")]),
+        }
+
+    def value(self, params: JointParams, batch: Any = None) -> Tensor:
+        x, y = self.call("x", params)[0], self.call("y", params)[0]
+        return x * y - x**2 / 2 + y**2 / 2 + x**4 / 4 - y**4 / 4
+
+    def evaluate(self, params: JointParams, generator: torch.Generator | None = None) -> dict[str, float]:
+        x, y = float(params["x"]["value"][0]), float(params["y"]["value"][0])
+        return {"distance_to_origin": math.hypot(x, y)}
+
+    def metric_names(self) -> tuple[str, ...]:
+        return ("distance_to_origin",)
+
+    def default_optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"x": {"name": "sgd", "lr": 0.02}, "y": {"name": "sgd", "lr": 0.02}}
+
+
+# ---------------------------------------------------------------------------- cyclic pennies
+class CyclicPennies(Game):
+    """n-player matching pennies on a directed cycle (Jordan 1993, "Three problems in
+    learning mixed-strategy Nash equilibria", Games and Economic Behavior 5, Sec. 4).
+
+    Players ``p1 … pn`` sit on the directed cycle ``p1 → p2 → … → pn → p1`` (a networkx
+    DiGraph); each plays heads or tails with a :class:`~players.MixedStrategy` ``π_i``
+    over ``(H, T)``. Player ``i``'s payoff depends only on its own action and its
+    predecessor's: ``+1`` if ``i`` *matches* its predecessor and ``−1`` otherwise, except
+    for the last player ``pn``, who wants to *mismatch* ``p(n−1)``. In expectation
+    ``u_i = s_i·π_iᵀ [[1, −1], [−1, 1]] π_{i−1}`` with ``s_i = +1`` (``s_n = −1``), and
+    the loss is ``−u_i``. With an odd number of mismatchers there is no pure equilibrium
+    and the unique Nash equilibrium is uniform play (any player with a non-uniform
+    predecessor plays pure, which propagates round the cycle). Jordan's point: fictitious
+    play and gradient dynamics cycle here instead of converging.
+
+    Metrics: ``nash_conv`` (sum of the players' best-response gains, 0 exactly at a Nash
+    equilibrium) and ``distance_to_nash`` (L2 distance of the joint probabilities to the
+    uniform profile). The default start gives every player logits ``(0.5, 0)``
+    (``P(H) ≈ 0.62``), since uniform play is already the equilibrium.
+    """
+
+    description = "matching pennies on a directed n-cycle (unique Nash: uniform)"
+
+    def __init__(self, n_players: int = 3, init_logits: Sequence[Sequence[float]] | None = None):
+        if n_players < 2:
+            raise ConfigError(f"cyclic-pennies: n_players must be ≥ 2, got {n_players}")
+        names = [f"p{k + 1}" for k in range(n_players)]
+        if init_logits is None:
+            init_logits = [[0.5, 0.0]] * n_players
+        if len(init_logits) != n_players:
+            raise ConfigError(
+                f"cyclic-pennies: init_logits must hold one [heads, tails] pair per player "
+                f"({n_players}), got {len(init_logits)}"
+            )
+        self.cycle = nx.relabel_nodes(nx.cycle_graph(n_players, create_using=nx.DiGraph), dict(enumerate(names)))
+        self.players = {}
+        for name, logits in zip(names, init_logits):
+            try:
+                self.players[name] = MixedStrategy(2, [_finite(v, f"cyclic-pennies: init_logits of {name}") for v in logits])
+            except TypeError:
+                raise ConfigError(f"cyclic-pennies: init_logits of {name} must be a [heads, tails] pair") from None
+        self.predecessor = {i: next(iter(self.cycle.predecessors(i))) for i in names}
+        self.sign = {i: (-1.0 if i == names[-1] else 1.0) for i in names}
+        self._match = np.array([[1.0, -1.0], [-1.0, 1.0]])
+        self._cache: dict = {}
+
+    def losses(self, params: JointParams, batch: Any = None) -> dict[str, Tensor]:
+        pi = {i: self.call(i, params) for i in self.player_names}
+        losses = {}
+        for i in self.player_names:
+            M = _as_tensor(self._cache, self._match, pi[i])
+            losses[i] = -self.sign[i] * (pi[i] @ M @ pi[self.predecessor[i]])
+        return losses
+
+    def evaluate(self, params: JointParams, generator: torch.Generator | None = None) -> dict[str, float]:
+        pi = {i: torch.softmax(params[i]["logits"].detach().double().cpu(), -1).numpy() for i in self.player_names}
+        gains, dist2 = 0.0, 0.0
+        for i in self.player_names:
+            action_values = self.sign[i] * (self._match @ pi[self.predecessor[i]])
+            gains += float(action_values.max() - pi[i] @ action_values)
+            dist2 += float(((pi[i] - 0.5) ** 2).sum())
+        return {"nash_conv": gains, "distance_to_nash": math.sqrt(dist2)}
+
+    def metric_names(self) -> tuple[str, ...]:
+        return ("nash_conv", "distance_to_nash")
+
+    def equilibrium(self) -> JointParams:
+        return {i: {"logits": torch.zeros(2)} for i in self.player_names}
+
+
+# ---------------------------------------------------------------------------- registry
+def register_bundled(registry: Registry) -> None:
+    """Register the classic games (and the iterated prisoner's dilemma) in ``registry``."""
+
+    @registry.register("bilinear", "bilinear zero-sum game min_x max_y xᵀAy (equilibrium at 0)")
+    def bilinear(
+        dim: int | None = None,
+        matrix: str | list = "identity",
+        seed: int = 0,
+        init_scale: float = 1.0,
+        x_init: list | None = None,
+        y_init: list | None = None,
+    ) -> Bilinear:
+        """Bilinear game; ``dim`` defaults to 4 (or the explicit matrix's shape); ``seed``
+        draws ``matrix="random"``, the initial point comes from the run's seed."""
+        return Bilinear(matrix, dim, seed, init_scale, x_init, y_init)
+
+    @registry.register("dirac-gan", "Dirac-GAN of Mescheder et al. 2018 (equilibrium at θ = ψ = 0)")
+    def dirac_gan(
+        theta_init: float = 1.0,
+        psi_init: float = 1.0,
+        r1: float = 0.0,
+        objective: Literal["gan", "wgan"] = "gan",
+    ) -> DiracGAN:
+        """Dirac-GAN; ``r1`` is the R1 penalty weight γ on the discriminator."""
+        return DiracGAN(theta_init, psi_init, r1, objective)
+
+    @registry.register("letcher", "Letcher 2021 zero-sum game: all gradient methods cycle")
+    def letcher(x_init: float = 1.0, y_init: float = 1.0) -> Letcher:
+        return Letcher(x_init, y_init)
+
+    @registry.register("cyclic-pennies", "matching pennies on a directed 3-cycle (Jordan 1993)")
+    def cyclic_pennies(n_players: int = 3, init_logits: list | None = None) -> CyclicPennies:
+        """Cyclic matching pennies; ``init_logits`` is one [heads, tails] pair per player."""
+        return CyclicPennies(n_players, init_logits)
+
+    from games import ipd  # the IPD has its own module (size); registered from here
+
+    ipd.register_bundled(registry)

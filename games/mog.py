@@ -1,5 +1,298 @@
-"""(placeholder: filled in by the issue that builds this module)"""
+"""A GAN on a 2-D mixture of Gaussians: the mode-collapse toy of Unrolled GANs.
+
+Metz, Poole, Pfau & Sohl-Dickstein (2017), "Unrolled Generative Adversarial Networks",
+ICLR, Sec. 3.1 and Fig. 1: a generator MLP maps Gaussian noise to the plane, a
+discriminator MLP tells its samples from a mixture of Gaussians on a ring. Without
+unrolling the generator hops from mode to mode; with 10 unrolling steps it covers them
+all. The ``grid`` layout (25 modes) is the harder benchmark of VEEGAN (Srivastava et al.
+2017) and PacGAN (Lin et al. 2018), whose mode-collapse metrics :func:`mode_metrics`
+computes.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from games.base import Game, JointParams, OptimizerSpec
+from games.errors import ConfigError
+from games.registry import Registry
+from players import MLP
+
+__all__ = ["MixtureOfGaussians", "mode_metrics", "ring_centers", "grid_centers", "METRIC_NAMES"]
+
+#: The metrics of :meth:`MixtureOfGaussians.evaluate`, in order.
+METRIC_NAMES = ("hq_fraction", "modes_covered", "modes_covered_1pct", "reverse_kl")
+
+#: Layout defaults: ring of Metz et al. (2017, App. A), grid of VEEGAN/PacGAN.
+_DEFAULTS = {"ring": {"modes": 8, "radius": 2.0, "std": 0.02}, "grid": {"modes": 25, "radius": 4.0, "std": 0.05}}
 
 
-def register_bundled(registry) -> None:
-    """Register this module's games in ``registry``."""
+def ring_centers(modes: int = 8, radius: float = 2.0, dtype: torch.dtype = torch.float64) -> Tensor:
+    """``modes`` centres evenly spaced on a circle, at angles ``2πi/modes``.
+
+    The Unrolled GAN demo notebook (poolio/unrolled_gan) uses ``linspace(0, 2π, 8)``,
+    whose first and last angles coincide, so it has only 7 distinct modes; we use 8
+    distinct angles, as the paper describes.
+    """
+    angles = 2 * math.pi * torch.arange(modes, dtype=torch.float64) / modes
+    return (radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)).to(dtype)
+
+
+def grid_centers(modes: int = 25, radius: float = 4.0, dtype: torch.dtype = torch.float64) -> Tensor:
+    """A ``k × k`` grid (``modes = k²``) spanning ``[−radius, radius]²``; the default is
+    VEEGAN's and PacGAN's ``{−4, −2, 0, 2, 4}²``."""
+    k = math.isqrt(modes)
+    ticks = torch.linspace(-radius, radius, k, dtype=torch.float64) if k > 1 else torch.zeros(1, dtype=torch.float64)
+    xs, ys = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).to(dtype)
+
+
+def mode_metrics(samples: Tensor, centers: Tensor, std: float) -> dict[str, float]:
+    """Mode-collapse metrics of generated samples against the mixture's modes.
+
+    As in VEEGAN (Srivastava et al. 2017, Sec. 5.1) and PacGAN (Lin et al. 2018, Sec. 5):
+    a sample is *high quality* when it lies within ``3·std`` (Euclidean distance) of its
+    nearest mode; both papers use 2,500 samples.
+
+    Parameters
+    ----------
+    samples
+        ``(n, 2)`` generated points (any device; ``n ≥ 1``).
+    centers
+        ``(m, 2)`` mode centres.
+    std
+        The standard deviation of every mode.
+
+    Returns
+    -------
+    dict
+        ``hq_fraction``: share of the ``n`` samples that are high quality.
+        ``modes_covered``: number of modes nearest to at least one high-quality sample
+        (VEEGAN's "modes captured").
+        ``modes_covered_1pct``: number of modes whose high-quality samples make up at
+        least 1% of all ``n`` samples — stricter, a stray sample does not count.
+        ``reverse_kl``: ``KL(p ‖ u) = Σ_j p_j log(m p_j)`` of the histogram ``p`` of the
+        high-quality samples over their nearest modes against the uniform ``u = 1/m``
+        (PacGAN's reverse KL). Empty modes contribute ``0 · log 0 = 0``, so the value lies
+        in ``[0, log m]``; with no high-quality sample at all ``p`` is undefined and we
+        return ``log m``, the value of a complete collapse onto one mode, so that a
+        generator far from every mode never scores better than a collapsed one.
+    """
+    samples = torch.as_tensor(samples)
+    centers = torch.as_tensor(centers).to(device=samples.device, dtype=samples.dtype)
+    if samples.ndim != 2 or samples.shape[0] == 0 or samples.shape[1] != centers.shape[1]:
+        raise ValueError(f"samples must be (n ≥ 1, {centers.shape[1]}), got {tuple(samples.shape)}")
+    m, n = centers.shape[0], samples.shape[0]
+    distance, nearest = torch.cdist(samples, centers).min(dim=1)
+    hq = distance <= 3.0 * std
+    counts = torch.bincount(nearest[hq], minlength=m)
+    total = int(counts.sum())
+    if total == 0:
+        reverse_kl = math.log(m)
+    else:
+        p = counts.double() / total
+        reverse_kl = float(torch.where(p > 0, p * torch.log(p * m), torch.zeros_like(p)).sum())
+    return {
+        "hq_fraction": total / n,
+        "modes_covered": int((counts > 0).sum()),
+        "modes_covered_1pct": int((counts >= 0.01 * n).sum()),
+        "reverse_kl": max(reverse_kl, 0.0),  # rounding can give -1e-17 for an exact uniform histogram
+    }
+
+
+class MixtureOfGaussians(Game):
+    """GAN on a 2-D mixture of Gaussians (Metz et al. 2017, Sec. 3.1, Fig. 1).
+
+    Players: ``generator`` (MLP ``z → x``, ``z ~ N(0, I)``) and ``discriminator`` (MLP
+    ``x → logit``). The discriminator minimises the sigmoid cross-entropy
+    ``−E log D(x) − E log(1 − D(G(z)))`` (Goodfellow et al. 2014, Eq. 1). The generator's
+    loss is ``−E log D(G(z))`` (non-saturating, the default) or, with
+    ``generator_loss="saturating"``, the minimax value ``E log D(x) + E log(1 − D(G(z)))``
+    — minus the discriminator's loss, which is what the Unrolled GAN demo notebook
+    minimises. Its ``log D(x)`` term does not move ``θ_G`` directly but does through the
+    unrolled discriminator ``θ_D^K(θ_G)`` (Metz et al., Eq. 12).
+
+    Defaults follow the paper and its demo notebook (poolio/unrolled_gan): ring of 8
+    modes, radius 2, std 0.02 (the notebook: radius 1, std 0.01, 7 distinct modes); both
+    nets 2 × 128 tanh, orthogonal init with gain 1.4 (read from the notebook); latent 256;
+    batch 512; Adam β = (0.5, 0.999), lr 1e-4 (D) and 1e-3 (G).
+
+    Parameters
+    ----------
+    layout
+        ``"ring"`` (modes on a circle) or ``"grid"`` (a ``k × k`` grid, ``modes = k²``).
+    modes
+        Number of modes; default 8 (ring) or 25 (grid).
+    radius
+        Ring radius, or the grid's half-width; default 2 (ring) or 4 (grid).
+    std
+        Standard deviation of every mode; default 0.02 (ring) or 0.05 (grid).
+    latent_size, hidden, depth, activation, gain
+        Latent dimension, hidden width, number of hidden layers, their activation, and
+        the orthogonal-initialisation gain of both networks.
+    batch_size
+        Real samples and noise vectors per step.
+    generator_loss
+        ``"non-saturating"`` or ``"saturating"`` (see above).
+    eval_samples
+        Generator samples used by :meth:`evaluate` and :meth:`draw` (2,500 in VEEGAN/PacGAN).
+
+    Metrics
+    -------
+    ``hq_fraction``, ``modes_covered``, ``modes_covered_1pct``, ``reverse_kl``: see
+    :func:`mode_metrics`.
+    """
+
+    description = "GAN on a 2-D mixture of Gaussians, ring or grid (Metz et al. 2017, Fig. 1)"
+
+    def __init__(
+        self,
+        layout: Literal["ring", "grid"] = "ring",
+        modes: int | None = None,
+        radius: float | None = None,
+        std: float | None = None,
+        latent_size: int = 256,
+        hidden: int = 128,
+        depth: int = 2,
+        activation: Literal["tanh", "relu"] = "tanh",
+        gain: float = 1.4,
+        batch_size: int = 512,
+        generator_loss: Literal["non-saturating", "saturating"] = "non-saturating",
+        eval_samples: int = 2500,
+    ):
+        if layout not in _DEFAULTS:
+            raise ConfigError(f"mog: unknown layout {layout!r}; use layout='ring' or layout='grid'")
+        defaults = _DEFAULTS[layout]
+        self.layout = layout
+        self.modes = int(defaults["modes"] if modes is None else modes)
+        self.radius = float(defaults["radius"] if radius is None else radius)
+        self.std = float(defaults["std"] if std is None else std)
+        if self.modes < 1:
+            raise ConfigError(f"mog: modes must be a positive integer, got {modes!r}")
+        if layout == "grid" and math.isqrt(self.modes) ** 2 != self.modes:
+            k = max(1, round(math.sqrt(self.modes)))
+            raise ConfigError(
+                f"mog: a grid needs a square number of modes (k × k), got modes={self.modes}; try modes={k * k}"
+            )
+        if not (math.isfinite(self.radius) and self.radius > 0):
+            raise ConfigError(f"mog: radius must be a positive number, got {radius!r}")
+        if not (math.isfinite(self.std) and self.std > 0):
+            raise ConfigError(f"mog: std must be a positive number (the modes' standard deviation), got {std!r}")
+        for name, value in (("latent_size", latent_size), ("hidden", hidden), ("depth", depth),
+                            ("batch_size", batch_size), ("eval_samples", eval_samples)):
+            if int(value) < 1:
+                raise ConfigError(f"mog: {name} must be a positive integer, got {value!r}")
+        if activation not in ("tanh", "relu"):
+            raise ConfigError(f"mog: activation must be 'tanh' or 'relu', got {activation!r}")
+        if generator_loss not in ("non-saturating", "saturating"):
+            raise ConfigError(
+                f"mog: generator_loss must be 'non-saturating' or 'saturating', got {generator_loss!r}"
+            )
+        self.latent_size, self.batch_size, self.eval_samples = int(latent_size), int(batch_size), int(eval_samples)
+        self.generator_loss = generator_loss
+        make_centers = ring_centers if layout == "ring" else grid_centers
+        self.centers = make_centers(self.modes, self.radius)  # float64 on CPU: the reference copy
+        widths = [int(hidden)] * int(depth)
+        self.players = {
+            "generator": MLP([self.latent_size, *widths, 2], activation, "orthogonal", gain),
+            "discriminator": MLP([2, *widths, 1], activation, "orthogonal", gain),
+        }
+        self._center_cache: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+    # ------------------------------------------------------------------ data
+    def centers_on(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The ``(modes, 2)`` centres on ``device`` in ``dtype`` (cached: sampled every step)."""
+        key = (torch.device(device), dtype)
+        if key not in self._center_cache:
+            self._center_cache[key] = self.centers.to(device=device, dtype=dtype)
+        return self._center_cache[key]
+
+    def sample(
+        self, generator: torch.Generator, device: torch.device | str, dtype: torch.dtype = torch.float32
+    ) -> dict[str, Tensor]:
+        """``{"real": (batch, 2) mixture samples, "z": (batch, latent) N(0, I) noise}``.
+
+        Drawn on the generator's own device (a CPU generator cannot fill a CUDA tensor),
+        then moved to ``device``; no copy when the two agree.
+        """
+        source = generator.device
+        idx = torch.randint(self.modes, (self.batch_size,), generator=generator, device=source)
+        noise = torch.randn(self.batch_size, 2, generator=generator, device=source, dtype=dtype)
+        z = torch.randn(self.batch_size, self.latent_size, generator=generator, device=source, dtype=dtype)
+        real = self.centers_on(source, dtype)[idx] + self.std * noise
+        return {"real": real.to(device), "z": z.to(device)}
+
+    # ------------------------------------------------------------------ losses
+    def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        fake = self.call("generator", params, batch["z"])
+        real = batch["real"].to(fake.dtype)  # no-op unless a float32 batch meets float64 params
+        n = real.shape[0]
+        # one discriminator pass over real and fake: unrolling calls this K+2 times a step
+        logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)
+        real_logits, fake_logits = logits[:n], logits[n:]
+        # −log σ(a) = softplus(−a) and −log(1 − σ(a)) = softplus(a), stable for large |a|
+        real_term, fake_term = F.softplus(-real_logits).mean(), F.softplus(fake_logits).mean()
+        d_loss = real_term + fake_term
+        if self.generator_loss == "saturating":
+            g_loss = -d_loss
+        else:
+            g_loss = F.softplus(-fake_logits).mean()
+        return {"generator": g_loss, "discriminator": d_loss}
+
+    def interaction_graph(self) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        names = ("generator", "discriminator")
+        graph.add_edges_from((j, i) for i in names for j in names)
+        return graph
+
+    def default_optimizers(self) -> dict[str, OptimizerSpec]:
+        return {
+            "generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8},
+            "discriminator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999], "eps": 1e-8},
+        }
+
+    # ------------------------------------------------------------------ evaluation
+    def generate(self, params: JointParams, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` generator samples (detached), on the generator parameters' device."""
+        weight = next(iter(params["generator"].values()))
+        z = torch.randn(n, self.latent_size, generator=generator, device=generator.device, dtype=weight.dtype)
+        with torch.no_grad():
+            return self.call("generator", params, z.to(weight.device)).detach()
+
+    def evaluate(self, params: JointParams, generator: torch.Generator) -> dict[str, float]:
+        """The metrics of :func:`mode_metrics` on ``eval_samples`` generator samples."""
+        samples = self.generate(params, self.eval_samples, generator)
+        return mode_metrics(samples, self.centers_on(samples.device, samples.dtype), self.std)
+
+    def metric_names(self) -> tuple[str, ...]:
+        return METRIC_NAMES
+
+    def limits(self) -> float:
+        """Half-width of the square that :meth:`draw` shows, the same for every snapshot."""
+        return 1.25 * float(self.centers.abs().max().clamp_min(0.5)) + 6 * self.std
+
+    def draw(self, params: JointParams, ax: Any, generator: torch.Generator) -> None:
+        """Generator samples (blue dots) and the modes (red crosses), as in Metz et al.
+        Fig. 1; fixed limits so that a grid of snapshots compares at a glance."""
+        samples = self.generate(params, self.eval_samples, generator).double().cpu().numpy()
+        centers = self.centers.numpy()
+        lim = self.limits()
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color="tab:blue", linewidths=0)
+        ax.scatter(centers[:, 0], centers[:, 1], s=25, marker="x", color="red", linewidths=1)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def register_bundled(registry: Registry) -> None:
+    """Register the mixture-of-Gaussians GAN as ``mog``."""
+    registry.register("mog", "GAN on a 2-D mixture of Gaussians, ring (8) or grid (25) (Metz et al. 2017, Fig. 1)")(
+        MixtureOfGaussians
+    )

@@ -1,0 +1,203 @@
+"""Cases: one TOML file per reproduced experiment, validated with clear errors.
+
+Schema (see ``docs/cases.md``)::
+
+    name, description                       strings
+    [reference]  paper, figure, claim       strings (what the case reproduces)
+    [game]       name, options = {...}      a registered game and its options
+    [run]        steps, eval_every, checkpoint_every, snapshot_steps, seeds, device, dtype
+    [[solvers]]  label, name, options = {...}, optimizers = {player = {name, lr, ...}}
+    [[claims]]   solver, metric, op, value, step ("final" or an int), share, description
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import games
+import solvers
+from arena.config import DTYPES, RunConfig
+from games.errors import ConfigError, DiffgamesError
+from games.registry import check_options, suggest
+
+__all__ = ["Case", "SolverEntry", "Claim", "load_case", "find_case", "bundled_cases", "CASES_DIR", "OPS"]
+
+CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
+OPS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+       "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+
+_TOP = {"name": str, "description": str, "reference": dict, "game": dict, "run": dict,
+        "solvers": list, "claims": list}
+_REFERENCE = {"paper": str, "figure": str, "claim": str, "code": str, "notes": str}
+_GAME = {"name": str, "options": dict}
+_RUN = {"steps": int, "eval_every": int, "checkpoint_every": int, "snapshot_steps": list,
+        "seeds": list, "device": str, "dtype": str}
+_SOLVER = {"label": str, "name": str, "options": dict, "optimizers": dict}
+_CLAIM = {"solver": str, "metric": str, "op": str, "value": (int, float), "step": (str, int),
+          "share": (int, float), "description": str}
+
+
+@dataclass
+class SolverEntry:
+    label: str
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    optimizers: dict[str, Any] | None = None
+
+
+@dataclass
+class Claim:
+    solver: str
+    metric: str
+    op: str
+    value: float
+    step: str | int = "final"
+    share: float = 1.0
+    description: str = ""
+
+    def holds(self, measured: float) -> bool:
+        return bool(OPS[self.op](measured, self.value))
+
+    def __str__(self) -> str:
+        return self.description or f"{self.solver}: {self.metric} {self.op} {self.value} at step {self.step} in ≥ {self.share:.0%} of seeds"
+
+
+@dataclass
+class Case:
+    name: str
+    path: Path
+    description: str
+    reference: dict[str, str]
+    game: str
+    game_options: dict[str, Any]
+    run: dict[str, Any]
+    solvers: list[SolverEntry]
+    claims: list[Claim]
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.run.get("seeds", [0]))
+
+    def solver(self, label: str) -> SolverEntry:
+        for s in self.solvers:
+            if s.label == label:
+                return s
+        raise ConfigError(f"case {self.name!r} has no solver labelled {label!r}.{suggest(label, self.labels())} "
+                          f"Its solvers: {', '.join(self.labels())}.")
+
+    def labels(self) -> list[str]:
+        return [s.label for s in self.solvers]
+
+    def run_config(self, label: str, seed: int, out: str | Path, **overrides: Any) -> RunConfig:
+        entry = self.solver(label)
+        settings = {k: v for k, v in self.run.items() if k != "seeds"}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        return RunConfig(game=self.game, game_options=dict(self.game_options), solver=entry.name,
+                         solver_options=dict(entry.options), optimizers=entry.optimizers, seed=seed,
+                         label=label, case=self.name, out=str(out), **settings)
+
+
+def _check_table(table: Any, schema: dict[str, Any], where: str, required: tuple[str, ...] = ()) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(f"{where}: unknown key {key!r}.{suggest(key, list(schema))} Allowed keys: {', '.join(schema)}.")
+        expected = schema[key]
+        ok = isinstance(value, expected) and not (isinstance(value, bool) and expected in (int, (int, float)))
+        if not ok:
+            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            raise ConfigError(f"{where}.{key} must be {names}, got {value!r}")
+    for key in required:
+        if key not in table:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a case file; every mistake names the file and the key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"case file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    where = str(path)
+    _check_table(data, _TOP, where, required=("game", "solvers"))
+    _check_table(data.get("reference", {}), _REFERENCE, f"{where}: [reference]")
+    _check_table(data["game"], _GAME, f"{where}: [game]", required=("name",))
+    run = data.get("run", {})
+    _check_table(run, _RUN, f"{where}: [run]")
+    for key in ("steps", "eval_every", "checkpoint_every"):
+        if key in run and run[key] < (1 if key == "eval_every" else 0):
+            raise ConfigError(f"{where}: [run].{key} is out of range: {run[key]}")
+    seeds = run.get("seeds", [0])
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"{where}: [run].seeds must be a non-empty list of integers ≥ 0, got {seeds!r}")
+    if "dtype" in run and run["dtype"] not in DTYPES:
+        raise ConfigError(f"{where}: [run].dtype must be one of {sorted(DTYPES)}, got {run['dtype']!r}")
+
+    game_name, game_options = data["game"]["name"], data["game"].get("options", {})
+    try:
+        check_options(games.factory(game_name), game_options, f"game {game_name!r}")
+        game = games.make(game_name, **game_options)
+    except DiffgamesError as exc:
+        raise ConfigError(f"{where}: [game]: {exc}") from None
+
+    entries: list[SolverEntry] = []
+    if not data["solvers"]:
+        raise ConfigError(f"{where}: [[solvers]] is empty; list at least one solver")
+    for i, raw in enumerate(data["solvers"]):
+        at = f"{where}: [[solvers]] #{i + 1}"
+        _check_table(raw, _SOLVER, at, required=("name",))
+        entry = SolverEntry(label=raw.get("label", raw["name"]), name=raw["name"],
+                            options=raw.get("options", {}), optimizers=raw.get("optimizers"))
+        try:
+            solver = solvers.make(entry.name, optimizers=entry.optimizers, **entry.options)
+            solver.optimizers(game)
+        except DiffgamesError as exc:
+            raise ConfigError(f"{at} ({entry.label}): {exc}") from None
+        if entry.label in [e.label for e in entries]:
+            raise ConfigError(f"{at}: label {entry.label!r} is used twice; labels must be unique")
+        entries.append(entry)
+
+    metrics = ["wall_time", "train_time", *game.metric_names(), *(f"loss_{p}" for p in game.player_names)]
+    claims = []
+    for i, raw in enumerate(data.get("claims", [])):
+        at = f"{where}: [[claims]] #{i + 1}"
+        _check_table(raw, _CLAIM, at, required=("solver", "metric", "op", "value"))
+        claim = Claim(**raw)
+        if claim.solver not in [e.label for e in entries]:
+            raise ConfigError(f"{at}: unknown solver label {claim.solver!r}.{suggest(claim.solver, [e.label for e in entries])}")
+        if claim.metric not in metrics:
+            raise ConfigError(f"{at}: unknown metric {claim.metric!r} for game {game_name!r}."
+                              f"{suggest(claim.metric, metrics)} Metrics: {', '.join(metrics)}.")
+        if claim.op not in OPS:
+            raise ConfigError(f"{at}: op must be one of {', '.join(OPS)}, got {claim.op!r}")
+        if not (0 < claim.share <= 1):
+            raise ConfigError(f"{at}: share must be in (0, 1], got {claim.share}")
+        if isinstance(claim.step, str) and claim.step != "final":
+            raise ConfigError(f"{at}: step must be \"final\" or an integer, got {claim.step!r}")
+        claims.append(claim)
+
+    return Case(name=data.get("name", path.stem), path=path, description=data.get("description", ""),
+                reference=data.get("reference", {}), game=game_name, game_options=game_options, run=run,
+                solvers=entries, claims=claims)
+
+
+def bundled_cases() -> list[Path]:
+    return sorted(CASES_DIR.glob("*.toml"))
+
+
+def find_case(name_or_path: str) -> Path:
+    """A case file by path, or by name among the bundled cases."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    bundled = {p.stem: p for p in bundled_cases()}
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    raise ConfigError(f"no case file {name_or_path!r}.{suggest(path.stem, list(bundled))} "
+                      f"Bundled cases: {', '.join(bundled) or 'none'}.")

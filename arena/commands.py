@@ -1,0 +1,193 @@
+"""The bodies of the CLI's commands (argument parsing lives in :mod:`arena.cli`)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import games
+import solvers
+from arena.cases import Case, bundled_cases, find_case, load_case
+from arena.cli import parse_kv, parse_seeds
+from arena.compare import aggregate, compare, load_runs, verify
+from arena.config import RunConfig
+from arena.plots import plot_comparison, plot_run, plot_samples
+from arena.run import resume, train
+from games.errors import ConfigError
+
+__all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_diagnose"]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("games:")
+    for name, text in games.describe().items():
+        print(f"  {name:<20} {text}")
+    print("solvers:")
+    for name, text in solvers.describe().items():
+        print(f"  {name:<20} {text}")
+    print("cases:")
+    for path in bundled_cases():
+        try:
+            text = load_case(path).description
+        except ConfigError as exc:
+            text = f"(invalid: {exc})"
+        print(f"  {path.stem:<28} {text}")
+    return 0
+
+
+def _optimizers(args: argparse.Namespace, game_name: str, game_options: dict) -> dict | None:
+    if args.optimizer is None and args.lr is None:
+        return None
+    if args.optimizer is not None:
+        spec = {"name": args.optimizer}
+        if args.lr is not None:
+            spec["lr"] = args.lr
+        return spec
+    # --lr alone: the game's recommended optimizers with that learning rate
+    defaults = games.make(game_name, **game_options).default_optimizers()
+    return {p: {**spec, "lr": args.lr} for p, spec in defaults.items()}
+
+
+def _finish_run(config: RunConfig, summary: dict) -> None:
+    from arena.run import read_metrics
+
+    out = Path(config.out)
+    plot_run(out, read_metrics(out))
+    game = games.make(config.game, **config.game_options)
+    samples = plot_samples(out / "samples.png", game, {config.label: out}, config.seed, config.device)
+    final = summary.get("final_metrics", {})
+    shown = "  ".join(f"{k}={v:.4g}" for k, v in final.items() if k not in ("step", "wall_time", "train_time"))
+    print(f"done: {config.label} seed{config.seed}, {summary['final_step']} steps, "
+          f"{summary['time_per_step_ms']:.2f} ms/step\n  final: {shown}\n  results: {out}/metrics.jsonl, "
+          f"{out}/metrics.png" + (f", {samples}" if samples else ""))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.case:
+        if args.game or args.game_opt or args.solver_opt or args.optimizer or args.lr:
+            raise ConfigError("with a case, give only --solver LABEL, --seed, --steps, --eval-every, --out, --device; "
+                              "the game and solver options come from the case file")
+        case = load_case(find_case(args.case))
+        overrides = {"steps": args.steps, "eval_every": args.eval_every, "checkpoint_every": args.checkpoint_every,
+                     "device": args.device, "dtype": args.dtype, "tensorboard": args.tensorboard or None}
+        labels = [args.solver] if args.solver else case.labels()
+        seeds = [args.seed] if args.seed is not None else case.seeds
+        root = Path(args.out or f"runs/{case.name}")
+        if len(labels) * len(seeds) == 1:
+            config = case.run_config(labels[0], seeds[0], root / labels[0] / f"seed{seeds[0]}", **overrides)
+            _finish_run(config, train(config, quiet=args.quiet))
+            return 0
+        return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides)
+    if not args.game or not args.solver:
+        raise ConfigError("give a case (diffgames run CASE) or both --game NAME and --solver NAME; see diffgames list")
+    game_options = parse_kv(args.game_opt, "--game-opt")
+    seed = 0 if args.seed is None else args.seed
+    config = RunConfig(
+        game=args.game, solver=args.solver, game_options=game_options,
+        solver_options=parse_kv(args.solver_opt, "--solver-opt"),
+        optimizers=_optimizers(args, args.game, game_options),
+        steps=1000 if args.steps is None else args.steps, eval_every=args.eval_every or 100,
+        checkpoint_every=args.checkpoint_every or 0, seed=seed, device=args.device or "cpu",
+        dtype=args.dtype or "float32", out=args.out or f"runs/{args.game}-{args.solver}/seed{seed}",
+        tensorboard=args.tensorboard,
+    )
+    _finish_run(config, train(config, quiet=args.quiet))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    summary = resume(run_dir, quiet=args.quiet, steps=args.steps)
+    _finish_run(RunConfig.load(run_dir / "config.toml"), summary)
+    return 0
+
+
+def _metric_names(case: Case) -> list[str]:
+    game = games.make(case.game, **case.game_options)
+    return list(game.metric_names()) or None  # type: ignore[return-value]
+
+
+def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: bool, overrides: dict) -> int:
+    metrics = _metric_names(case)
+    results = compare(case, out, labels=labels, seeds=seeds, jobs=jobs, quiet=quiet, overrides=overrides,
+                      metric_names=metrics)
+    table = aggregate(results, out, metrics)
+    figures = _plot_comparison_dir(out, case, results)
+    ok, claims = verify(case, results)
+    print("\n" + table)
+    if case.claims:
+        print("claims:\n" + claims)
+    print(f"table: {out}/comparison.md (and .csv); figures: {', '.join(str(p) for p in figures[:3])}"
+          + (f" and {len(figures) - 3} more" if len(figures) > 3 else ""))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    case = load_case(find_case(args.case))
+    labels = args.solvers.split(",") if args.solvers else None
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    out = Path(args.out or f"runs/{case.name}")
+    overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device}
+    return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides)
+
+
+def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:
+    groups: dict[str, list] = {}
+    for r in results:
+        if r.status in ("done", "interrupted", "diverged") and r.rows:
+            groups.setdefault(r.label, []).append(r.rows)
+    figures = plot_comparison(out, groups)
+    if results:
+        cfg = RunConfig.load(results[0].run_dir / "config.toml")
+        seed = min(r.seed for r in results)
+        rows = {r.label: r.run_dir for r in results if r.seed == seed}
+        game = games.make(cfg.game, **cfg.game_options)
+        samples = plot_samples(out / "samples.png", game, rows, seed, cfg.device)
+        if samples:
+            figures.insert(0, samples)
+    return figures
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    if target.is_dir():
+        results = load_runs(target)
+        if not results:
+            raise ConfigError(f"{target} holds no runs (expected <label>/seed<k>/config.toml inside)")
+        case_name = RunConfig.load(results[0].run_dir / "config.toml").case
+        if not case_name:
+            raise ConfigError(f"the runs in {target} were not made from a case; there are no claims to verify")
+        case = load_case(find_case(case_name))
+    else:
+        case = load_case(find_case(args.target))
+        runs = Path(args.runs or f"runs/{case.name}")
+        results = load_runs(runs) if runs.exists() else []
+        if not results:
+            raise ConfigError(f"no runs of case {case.name!r} in {runs}; run `diffgames compare {args.target}` first")
+    ok, table = verify(case, results)
+    print(f"case {case.name}: {len(results)} runs\n" + table)
+    print("all claims hold" if ok else "some claims FAIL")
+    return 0 if ok else 1
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    if not target.is_dir():
+        raise ConfigError(f"{target} is not a directory; give a run or comparison directory")
+    results = load_runs(target)
+    if not results:
+        raise ConfigError(f"{target} holds no runs (no config.toml found)")
+    if len(results) == 1 and results[0].run_dir == target:
+        cfg = RunConfig.load(target / "config.toml")
+        paths = plot_run(target, results[0].rows)
+        samples = plot_samples(target / "samples.png", games.make(cfg.game, **cfg.game_options), {cfg.label: target}, cfg.seed, cfg.device)
+        paths += [samples] if samples else []
+    else:
+        paths = _plot_comparison_dir(target, None, results)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from arena.diagnose import run_diagnose
+
+    return run_diagnose(args)

@@ -1,0 +1,228 @@
+"""Comparisons: every solver × seed of a case, the table with bootstrap CIs, and claims.
+
+``compare`` runs each (solver, seed) in its own directory ``<out>/<label>/seed<k>``,
+locally in parallel processes, skipping runs already finished with the same config and
+resuming interrupted ones. ``aggregate`` turns the finished runs into a markdown and CSV
+table: per solver, each metric's mean over seeds and its 95% bootstrap confidence
+interval (``scipy.stats.bootstrap``, percentile method, 2,000 resamples, fixed seed),
+the number of diverged runs, and the training time per step.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arena.cases import Case
+from arena.config import RunConfig
+from arena.run import read_metrics, resume, train
+from games.errors import ConfigError, DivergenceError
+
+__all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
+
+SKIP_COLUMNS = {"step", "wall_time", "train_time"}
+
+
+@dataclass
+class RunResult:
+    label: str
+    seed: int
+    run_dir: Path
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "missing")
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Worker: run (or resume) one config quietly; divergence is a result, not a crash."""
+    import torch
+
+    torch.set_num_threads(threads)
+    cfg = RunConfig(**config)
+    run_dir = Path(cfg.out)
+    try:
+        previous = _summary(run_dir)
+        if previous.get("status") in ("interrupted", "running") and (run_dir / "checkpoints").exists():
+            return resume(run_dir, quiet=True, steps=cfg.steps)
+        return train(cfg, quiet=True)
+    except DivergenceError:
+        return _summary(run_dir)
+    except Exception as exc:  # keep the comparison going; report the crash as such
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "label": cfg.label, "seed": cfg.seed}
+
+
+def _same_config(run_dir: Path, cfg: RunConfig) -> bool:
+    path = run_dir / "config.toml"
+    if not path.exists():
+        return False
+    try:
+        return RunConfig.load(path).to_dict() == cfg.to_dict()
+    except ConfigError:
+        return False
+
+
+def _line(done: int, total: int, label: str, seed: int, summary: dict[str, Any], metrics: list[str]) -> str:
+    status = summary.get("status", "?")
+    head = f"[{done}/{total}] {label} seed{seed}: "
+    if status == "done":
+        final = summary.get("final_metrics", {})
+        shown = " ".join(f"{m}={final[m]:.4g}" for m in metrics[:4] if m in final)
+        return head + f"done, {summary.get('time_per_step_ms', math.nan):.1f} ms/step  {shown}"
+    if status == "diverged":
+        return head + f"DIVERGED at step {summary.get('diverged_step')} (player {summary.get('diverged_player')!r})"
+    return head + f"{status}: {summary.get('error', '')}"
+
+
+def compare(
+    case: Case,
+    out: Path,
+    *,
+    labels: list[str] | None = None,
+    seeds: list[int] | None = None,
+    jobs: int = 1,
+    quiet: bool = False,
+    overrides: dict[str, Any] | None = None,
+    metric_names: list[str] | None = None,
+) -> list[RunResult]:
+    """Run every chosen solver × seed of ``case`` under ``out`` and return the results."""
+    labels = labels or case.labels()
+    seeds = case.seeds if seeds is None else seeds
+    for label in labels:
+        case.solver(label)  # unknown label → ConfigError before anything runs
+    configs = [case.run_config(l, s, out / l / f"seed{s}", **(overrides or {})) for l in labels for s in seeds]
+    todo = []
+    for cfg in configs:
+        run_dir = Path(cfg.out)
+        if _summary(run_dir).get("status") == "done" and _same_config(run_dir, cfg):
+            if not quiet:
+                print(f"{cfg.label} seed{cfg.seed}: already done, kept")
+            continue
+        todo.append(cfg)
+    jobs = max(1, min(jobs, len(todo) or 1))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    metrics = metric_names or []
+    started = time.perf_counter()
+    if todo and not quiet:
+        print(f"running {len(todo)} run(s) of case {case.name!r} with {jobs} process(es) → {out}", flush=True)
+    if jobs == 1:
+        for i, cfg in enumerate(todo, 1):
+            summary = _run_one(cfg.to_dict(), threads)
+            if not quiet:
+                print(_line(i, len(todo), cfg.label, cfg.seed, summary, metrics), flush=True)
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
+            for i, future in enumerate(as_completed(futures), 1):
+                cfg = futures[future]
+                if not quiet:
+                    print(_line(i, len(todo), cfg.label, cfg.seed, future.result(), metrics), flush=True)
+    if todo and not quiet:
+        print(f"finished in {time.perf_counter() - started:.1f} s", flush=True)
+    return [RunResult(c.label, c.seed, Path(c.out), _summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]
+
+
+def load_runs(out: Path) -> list[RunResult]:
+    """Every run directory ``<out>/<label>/seed<k>`` (or ``out`` itself when it is a run)."""
+    out = Path(out)
+    dirs = [out] if (out / "config.toml").exists() else sorted(p.parent for p in out.glob("*/seed*/config.toml"))
+    results = []
+    for d in dirs:
+        cfg = RunConfig.load(d / "config.toml")
+        results.append(RunResult(cfg.label, cfg.seed, d, _summary(d), read_metrics(d)))
+    return results
+
+
+def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap CI; a single value or identical values give a zero-width CI."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if x.size < 2 or np.ptp(x) == 0:
+        return mean, mean, mean
+    from scipy.stats import bootstrap
+
+    res = bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=2000, method="percentile",
+                    random_state=np.random.default_rng(0))
+    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _final_value(rows: list[dict[str, Any]], metric: str, step: str | int = "final") -> float | None:
+    if not rows:
+        return None
+    if step == "final":
+        return rows[-1].get(metric)
+    for row in rows:
+        if row["step"] == step:
+            return row.get(metric)
+    return None
+
+
+def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | None = None) -> str:
+    """Write ``comparison.md`` and ``comparison.csv`` under ``out``; return the markdown."""
+    labels = list(dict.fromkeys(r.label for r in results))
+    if metric_names is None:
+        keys = [k for r in results for row in r.rows[:1] for k in row]
+        metric_names = [k for k in dict.fromkeys(keys) if k not in SKIP_COLUMNS]
+    header = ["solver", "runs", "diverged", "ms/step", *metric_names]
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    records = []
+    for label in labels:
+        runs = [r for r in results if r.label == label]
+        ok = [r for r in runs if r.status == "done"]
+        diverged = sum(r.status == "diverged" for r in runs)
+        ms = [r.summary.get("time_per_step_ms", math.nan) for r in ok]
+        cells = [label, str(len(runs)), str(diverged), f"{np.mean(ms):.1f}" if ms else "–"]
+        record: dict[str, Any] = {"solver": label, "runs": len(runs), "diverged": diverged,
+                                  "ms_per_step": float(np.mean(ms)) if ms else math.nan}
+        for m in metric_names:
+            mean, lo, hi = mean_ci([_final_value(r.rows, m) for r in ok])
+            cells.append("–" if math.isnan(mean) else f"{mean:.4g} [{lo:.4g}, {hi:.4g}]")
+            record.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+        md.append("| " + " | ".join(cells) + " |")
+        records.append(record)
+    text = ("Final metrics: mean over seeds [95% bootstrap CI]; diverged runs are counted, "
+            "not averaged.\n\n" + "\n".join(md) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(text)
+    with open(out / "comparison.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]) if records else ["solver"])
+        writer.writeheader()
+        writer.writerows(records)
+    return text
+
+
+def verify(case: Case, results: list[RunResult]) -> tuple[bool, str]:
+    """Check the case's claims against ``results``; return (all hold, markdown table)."""
+    lines = ["| claim | seeds holding | needed | verdict |", "|---|---|---|---|"]
+    all_hold = True
+    for claim in case.claims:
+        runs = [r for r in results if r.label == claim.solver]
+        values = [_final_value(r.rows, claim.metric, claim.step) if r.status == "done" else None for r in runs]
+        holding = sum(v is not None and claim.holds(v) for v in values)
+        share = holding / len(runs) if runs else 0.0
+        verdict = bool(runs) and share + 1e-12 >= claim.share
+        all_hold &= verdict
+        shown = ", ".join("–" if v is None else f"{v:.4g}" for v in values) or "no runs"
+        lines.append(f"| {claim} ({shown}) | {holding}/{len(runs)} | {claim.share:.0%} | {'holds' if verdict else 'FAILS'} |")
+    if not case.claims:
+        lines.append("| (the case states no claims) | | | |")
+    return all_hold, "\n".join(lines) + "\n"

@@ -1,0 +1,94 @@
+"""Run configuration: everything that determines a run, as plain data (TOML round trip)."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import torch
+
+from games.errors import ConfigError
+
+__all__ = ["RunConfig", "DTYPES", "resolve_device"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class RunConfig:
+    """One solver on one game with one seed.
+
+    ``optimizers`` is ``None`` (the game's recommendation), one optimizer spec for every
+    player (``{"name": "sgd", "lr": 0.2}``) or ``{player: spec}``.
+    """
+
+    game: str
+    solver: str
+    out: str
+    game_options: dict[str, Any] = field(default_factory=dict)
+    solver_options: dict[str, Any] = field(default_factory=dict)
+    optimizers: dict[str, Any] | None = None
+    steps: int = 1000
+    eval_every: int = 100
+    checkpoint_every: int = 0  # 0: at evaluations only
+    snapshot_steps: list[int] = field(default_factory=list)
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    label: str = ""
+    case: str = ""
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "eval_every", "checkpoint_every", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+        if self.steps < 0:
+            raise ConfigError(f"steps must be ≥ 0, got {self.steps}")
+        if self.eval_every < 1:
+            raise ConfigError(f"eval_every must be ≥ 1, got {self.eval_every}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        self.snapshot_steps = sorted({int(s) for s in self.snapshot_steps})
+        if not self.label:
+            self.label = self.solver
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def save(self, path: Path) -> None:
+        path.write_bytes(tomli_w.dumps(self.to_dict()).encode())
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file; is this a run directory made by `diffgames run`?") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {unknown}")
+        return cls(**data)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``torch.device(name)``, with a clear error when CUDA is asked for but absent."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use 'cpu' or 'cuda' (or 'cuda:N')") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA device is available here; use --device cpu")
+    return device

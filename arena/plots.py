@@ -1,0 +1,119 @@
+"""Figures: metric curves (per run, or mean ± band over seeds per solver) and sample grids.
+
+The sample grid is the Unrolled GAN paper's figure layout: one row per solver setting,
+one column per saved step, each panel drawn by the game's own ``draw`` (e.g. generator
+samples with the real modes marked).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: the machines have no screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+__all__ = ["plot_run", "plot_comparison", "plot_samples"]
+
+SKIP = {"step", "wall_time", "train_time"}
+
+
+def _metrics(rows: list[dict[str, Any]]) -> list[str]:
+    return [k for k in rows[0] if k not in SKIP] if rows else []
+
+
+def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
+    """One figure with every metric of one run against the step: ``metrics.png``."""
+    names = _metrics(rows)
+    if not names:
+        return []
+    cols = min(3, len(names))
+    fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(4.2 * cols, 3 * math.ceil(len(names) / cols)),
+                             squeeze=False)
+    steps = [r["step"] for r in rows]
+    for ax, name in zip(axes.flat, names):
+        ax.plot(steps, [r.get(name, np.nan) for r in rows])
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(run_dir) / "metrics.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+def _band(groups: dict[str, list[list[dict[str, Any]]]], metric: str, x: str):
+    for label, runs in groups.items():
+        runs = [r for r in runs if r]
+        if not runs:
+            continue
+        n = min(len(r) for r in runs)
+        xs = np.mean([[row[x] for row in r[:n]] for r in runs], axis=0)
+        ys = np.array([[row.get(metric, np.nan) for row in r[:n]] for r in runs], dtype=float)
+        yield label, xs, np.nanmean(ys, axis=0), np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), len(runs)
+
+
+def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]]) -> list[Path]:
+    """One PNG per metric: mean over seeds with a min–max band, against step and wall time."""
+    first = next((r for runs in groups.values() for r in runs if r), [])
+    paths = []
+    plots = Path(out) / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    for metric in _metrics(first):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        for ax, x in zip(axes, ("step", "wall_time")):
+            for label, xs, mean, lo, hi, n in _band(groups, metric, x):
+                line, = ax.plot(xs, mean, label=f"{label} (n={n})")
+                ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            ax.set_xlabel("step" if x == "step" else "wall time (s)")
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(f"{metric}: mean over seeds, band = min–max")
+        fig.tight_layout()
+        path = plots / f"{metric}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_samples(path: Path, game: Any, rows: dict[str, Path], seed: int, device: str = "cpu") -> Path | None:
+    """Grid of ``game.draw`` panels: one row per label (its run dir's snapshots), one column per step.
+
+    Returns ``None`` when the game has no ``draw`` or no snapshots were saved.
+    """
+    from arena.run import eval_generator
+
+    snapshots = {label: sorted((d / "snapshots").glob("step-*.pt")) for label, d in rows.items()}
+    snapshots = {k: v for k, v in snapshots.items() if v}
+    if not snapshots:
+        return None
+    cols = max(len(v) for v in snapshots.values())
+    fig, axes = plt.subplots(len(snapshots), cols, figsize=(2.6 * cols, 2.6 * len(snapshots)), squeeze=False)
+    for r, (label, files) in enumerate(snapshots.items()):
+        for c, file in enumerate(files):
+            step = int(file.stem.split("-")[1])
+            params = torch.load(file, map_location=device, weights_only=False)
+            ax = axes[r, c]
+            try:
+                game.draw(params, ax, eval_generator(seed, step, torch.device(device)))
+            except NotImplementedError:
+                plt.close(fig)
+                return None
+            ax.set_title(f"step {step}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=10)
+        for c in range(len(files), cols):
+            axes[r, c].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
