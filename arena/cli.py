@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, Interrupted):
             print(f"\ndiffgames: {exc}", file=sys.stderr)
-            return 130
+            return 128 + exc.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
         print(f"diffgames: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -106,7 +106,7 @@ class Game(abc.ABC):
         return None
 
     def __repr__(self) -> str:
-        name = getattr(type(self), "registered_name", type(self).__name__)
+        name = getattr(self, "registered_name", type(self).__name__)  # set by games.make
         return f"<game {name}: players {', '.join(self.player_names)}>"
 
 

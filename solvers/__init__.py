@@ -39,3 +39,22 @@ register("simultaneous", Simultaneous.description)(Simultaneous)
 register("alternating", Alternating.description)(Alternating)
 register("optimistic", Optimistic.description)(Optimistic)
 register("unrolled", Unrolled.description)(Unrolled)
+
+# game solvers of issue 6 (imported here, after the registry exists: lookahead builds its
+# inner solver through solvers.make)
+from solvers.cgd import CGD  # noqa: E402
+from solvers.consensus import Consensus  # noqa: E402
+from solvers.extragradient import Extragradient  # noqa: E402
+from solvers.lola import LOLA, LookAheadOpponent  # noqa: E402
+from solvers.lookahead import Lookahead  # noqa: E402
+from solvers.sga import SGA  # noqa: E402
+
+__all__ += ["Extragradient", "Consensus", "SGA", "LookAheadOpponent", "LOLA", "CGD", "Lookahead"]
+
+register("extragradient", Extragradient.description)(Extragradient)
+register("consensus", Consensus.description)(Consensus)
+register("sga", SGA.description)(SGA)
+register("lookahead-opponent", LookAheadOpponent.description)(LookAheadOpponent)
+register("lola", LOLA.description)(LOLA)
+register("cgd", CGD.description)(CGD)
+register("lookahead", Lookahead.description)(Lookahead)

@@ -9,7 +9,7 @@ import torch
 from games.base import Game, JointParams
 from games.errors import ConfigError
 from solvers.base import OptimizersOption, Solver
-from solvers.hvp import LossDerivatives, tree_add
+from solvers.hvp import LossDerivatives, tree_add, tree_dot
 
 __all__ = ["Consensus"]
 
@@ -18,13 +18,13 @@ class Consensus(Solver):
     """Consensus optimisation: each player descends ``ξ + γ ∇(½‖ξ‖²) = ξ + γ Jᵀξ``.
 
     Mescheder et al. (2017) regularise the vector field with the gradient of
-    ``L(θ) = ½‖ξ(θ)‖²`` (Sec. 3.3 and Algorithm 2; in their ascent convention the field is
-    ``v − γ∇L``, Eq. (9)); with losses to minimise the direction is
+    ``L(θ) = ½‖ξ(θ)‖²`` (Sec. 3, "consensus optimization", Algorithm 2; in their ascent
+    convention the field is ``v − γ∇L``); with losses to minimise the direction is
     ``ξ + γ Jᵀξ``, where ``J = ∇ξ``. ``Jᵀξ`` costs one extra backward pass through the
     graph of ξ (a vector–Jacobian product; no Jacobian is formed). The direction then goes
     through each player's base optimizer (the paper used RMSProp).
 
-    ``info`` holds ``losses`` and ``hamiltonian`` (``½‖ξ‖²`` at θ_t).
+    ``info`` holds ``losses`` and ``hamiltonian`` (``½‖ξ‖²`` at θ_t, a 0-dim tensor).
 
     Parameters
     ----------
@@ -51,5 +51,5 @@ class Consensus(Solver):
         with torch.no_grad():
             for p in game.player_names:
                 new_params[p], new_opt[p] = opts[p].update(direction[p], state["opt"][p], params[p])
-        hamiltonian = 0.5 * sum(float((g * g).sum()) for ps in d.xi.values() for g in ps.values())
+        hamiltonian = 0.5 * tree_dot(d.xi, d.xi)
         return new_params, {**state, "opt": new_opt}, {"losses": d.losses, "hamiltonian": hamiltonian}

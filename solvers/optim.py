@@ -167,7 +167,7 @@ class Adam(BaseOptimizer):
         if state and float(state["step"]) > 0:
             for p, m, v in zip(opt.param_groups[0]["params"], state["exp_avg"].values(), state["exp_avg_sq"].values()):
                 opt.state[p] = {
-                    "step": torch.tensor(float(state["step"])),
+                    "step": torch.tensor(float(state["step"]), dtype=torch.float64),  # float64: higher computes β^step with this tensor
                     "exp_avg": m.detach().clone(),
                     "exp_avg_sq": v.detach().clone(),
                 }

@@ -69,7 +69,7 @@ def run_solver(game, solver, steps: int, checkpoints=(), seed: int = 0, params=N
     return params, history
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run():
     """The :func:`run_solver` loop."""
     return run_solver

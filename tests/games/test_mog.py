@@ -188,6 +188,17 @@ def test_losses_are_finite_scalars_and_match_two_pass_reference():
     torch.testing.assert_close(losses["generator"], -torch.log(d_fake).mean())
 
 
+def test_losses_run_the_discriminator_once():
+    game = games.make("mog", **TINY)
+    calls = []
+    handle = game.players["discriminator"].register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
+    try:
+        game.losses(game.init_params(0), game.sample(gen(0), "cpu"))
+    finally:
+        handle.remove()
+    assert calls == [2 * 64]  # one pass over cat(real, fake), not two
+
+
 def test_saturating_generator_loss_differs():
     ns = games.make("mog", **TINY)
     sat = games.make("mog", generator_loss="saturating", **TINY)

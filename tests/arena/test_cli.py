@@ -1,0 +1,98 @@
+"""The CLI: outputs of `run`, `list`, and one-line errors with exit code 2."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from arena.cli import main, parse_seeds
+
+
+def test_run_writes_metrics_and_config(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--game", "rps", "--solver", "optimistic", "--optimizer", "sgd", "--lr", "0.2",
+                 "--steps", "60", "--eval-every", "20", "--seed", "3", "--out", str(out), "--quiet"])
+    assert code == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 20, 40, 60]
+    for key in ("wall_time", "nash_conv", "distance_to_nash", "loss_row", "loss_col"):
+        assert key in rows[0]
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["game"] == "rps" and config["seed"] == 3 and config["optimizers"] == {"name": "sgd", "lr": 0.2}
+    assert (out / "metrics.png").stat().st_size > 0
+    assert json.loads((out / "summary.json").read_text())["status"] == "done"
+    assert "done: optimistic seed3" in capsys.readouterr().out
+
+
+def test_same_seed_same_numbers(tmp_path):
+    rows = []
+    for name in ("a", "b"):
+        main(["run", "--game", "rps", "--solver", "alternating", "--steps", "30", "--eval-every", "10",
+              "--out", str(tmp_path / name), "--quiet"])
+        rows.append([{k: v for k, v in json.loads(l).items() if "time" not in k}
+                     for l in (tmp_path / name / "metrics.jsonl").read_text().splitlines()])
+    assert rows[0] == rows[1]
+
+
+def test_list_names_games_solvers_and_cases(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for name in ("rps", "tournament", "unrolled", "optimistic", "quickstart"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "--game", "rsp", "--solver", "simultaneous"], "Did you mean 'rps'"),
+        (["run", "--game", "rps", "--solver", "unroled"], "Did you mean 'unrolled'"),
+        (["run", "--game", "rps", "--solver", "unrolled", "--solver-opt", "unroll_steps=-1"], "unroll_steps must be"),
+        (["run", "--game", "rps", "--solver", "unrolled", "--solver-opt", "unroll_step=2"], "Did you mean 'unroll_steps'"),
+        (["run", "--game", "rps", "--solver", "simultaneous", "--optimizer", "sgd", "--lr", "0"], "lr must be a positive"),
+        (["run", "--game", "rps", "--solver", "simultaneous", "--game-opt", "row_init_logits=[1, 2]"], "init_logits has 2 entries"),
+        (["run", "--game", "rps", "--solver", "simultaneous", "--solver-opt", "oops"], "expects key=value"),
+        (["run", "--game", "rps", "--solver", "simultaneous", "--device", "cuda:0"] if not __import__("torch").cuda.is_available()
+         else ["run", "--game", "rps", "--solver", "simultaneous", "--device", "tpu"], "device"),
+        (["run", "no-such-case"], "no case file"),
+        (["compare", "quickstart", "--solvers", "optimistik"], "Did you mean 'optimistic'"),
+        (["compare", "quickstart", "--seeds", "a-b"], "--seeds must look like"),
+        (["resume", "/nonexistent/run"], "no such file"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(argv, fragment, capsys, tmp_path):
+    code = main([*argv, *(["--out", str(tmp_path / "x")] if argv[0] == "run" else [])])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_divergence_exit_code_and_summary(tmp_path, capsys):
+    import tests_arena_helpers  # noqa: F401  (registers the test game)
+
+    out = tmp_path / "nan"
+    code = main(["run", "--game", "test-nan-at-step", "--game-opt", "k=5", "--solver", "simultaneous",
+                 "--steps", "20", "--eval-every", "2", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "diverged at step 6" in err and "'b'" in err and "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["diverged_step"] == 6 and summary["diverged_player"] == "b"
+    # the last good checkpoint (step 4, the last evaluation) is kept and loads
+    from arena.checkpoint import load_latest_checkpoint
+
+    path, ckpt = load_latest_checkpoint(out / "checkpoints")
+    assert ckpt["step"] == 4
+
+
+def test_console_script_help_has_examples():
+    result = subprocess.run([sys.executable, "-m", "arena.cli", "compare", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "examples:" in result.stdout
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("1,3,5-6") == [1, 3, 5, 6]
