@@ -96,7 +96,12 @@ class Case:
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return RunConfig(game=self.game, game_options=dict(self.game_options), solver=entry.name,
                          solver_options=dict(entry.options), optimizers=entry.optimizers, seed=seed,
-                         label=label, case=self.name, out=str(out), **settings)
+                         label=label, case=self.reference_name(), out=str(out), **settings)
+
+    def reference_name(self) -> str:
+        """How run configs refer back to this case: its name when bundled, else its path."""
+        bundled = CASES_DIR / f"{self.name}.toml"
+        return self.name if bundled.exists() and bundled.resolve() == self.path.resolve() else str(self.path)
 
 
 def _check_table(table: Any, schema: dict[str, Any], where: str, required: tuple[str, ...] = ()) -> None:

@@ -1,7 +1,17 @@
-"""Unrolled optimisation of the followers (Metz, Poole, Pfau & Sohl-Dickstein 2016)."""
+"""Unrolled optimisation of the followers (Metz, Poole, Pfau & Sohl-Dickstein 2016).
+
+Speed notes (see ``docs/results/performance.md``): in eager mode the ``func`` backend
+differentiates through the unroll with the autograd engine (``create_graph=True``), which
+has far less per-operation overhead than nested ``torch.func.grad``; it reuses the
+leaders' forward passes across the unroll (:func:`reuse_calls`), takes the followers'
+plain gradients at θ_t from the unroll's first step, and shares one unroll between all
+leaders. Inside ``torch.func`` transforms and ``torch.compile`` it uses nested
+``torch.func.grad`` (:meth:`Unrolled.leader_gradient_func`). Both give the same values.
+"""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
@@ -10,10 +20,85 @@ from torch.func import grad as func_grad
 
 from games.base import Game, JointParams, checked_losses
 from games.errors import ConfigError
-from solvers.base import OptimizersOption, Solver, own_gradient_fn, player_gradients
+from solvers.base import OptimizersOption, Solver, detach_losses, own_gradient_fn, player_gradients
 from solvers.optim import BaseOptimizer
 
-__all__ = ["Unrolled"]
+__all__ = ["Unrolled", "reuse_calls"]
+
+
+def _transforms_active() -> bool:
+    """True inside ``torch.func`` transforms (grad, vmap, …) or while ``torch.compile`` traces."""
+    if torch._C._functorch.peek_interpreter_stack() is not None:
+        return True
+    return bool(torch.compiler.is_compiling())
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x is y:
+            continue
+        if isinstance(x, Tensor) or isinstance(y, Tensor):
+            return False
+        try:
+            if not bool(x == y):
+                return False
+        except Exception:  # noqa: BLE001 - an argument we cannot compare is a miss, never an error
+            return False
+    return True
+
+
+@contextmanager
+def reuse_calls(game: Game, players: Iterable[str]) -> Iterator[None]:
+    """Within the block, :meth:`Game.call` of any of ``players`` returns its earlier output
+    when called again with the *same* parameter tensors and the *same* arguments (identity
+    of tensors, equality of other values).
+
+    The leaders' parameters do not change during an unroll, so a game that runs its
+    leader through ``self.call`` (e.g. the generator of a GAN: ``G(z)``) computes that
+    forward pass once instead of ``K + 1`` times, and its backward pass once at the end.
+    Games are pure functions of ``(params, batch)`` (the Game contract), so the reused
+    output is the value a new call would compute. Games that call their modules
+    otherwise simply get no reuse.
+    """
+    players = set(players)
+    had_own = "call" in vars(game)
+    original = game.call
+    cache: list[tuple[str, tuple[Tensor, ...], tuple[Any, ...], tuple[Any, ...], Any]] = []
+
+    def call(player: str, params: JointParams, *args: Any, **kwargs: Any) -> Any:
+        if player not in players:
+            return original(player, params, *args, **kwargs)
+        own = tuple(params[player].values())
+        kw = tuple(sorted(kwargs.items()))
+        for p, own_c, args_c, kw_c, out in cache:
+            if p == player and _same(own_c, own) and _same(args_c, args) and _same(kw_c, kw):
+                return out
+        out = original(player, params, *args, **kwargs)
+        cache.append((player, own, args, kw, out))
+        return out
+
+    game.call = call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if had_own:
+            game.call = original  # type: ignore[method-assign]
+        else:
+            del game.call
+        cache.clear()
+
+
+def _grads(loss: Tensor, leaves: Mapping[str, Tensor], *, create_graph: bool, retain_graph: bool) -> dict[str, Tensor]:
+    """``∂ loss / ∂ leaves`` (zeros where the loss does not reach a leaf)."""
+    tensors = list(leaves.values())
+    if loss.requires_grad:
+        gs = torch.autograd.grad(loss, tensors, create_graph=create_graph,
+                                 retain_graph=retain_graph or create_graph, allow_unused=True)
+    else:
+        gs = (None,) * len(tensors)
+    return {k: torch.zeros_like(t) if g is None else g for (k, t), g in zip(leaves.items(), gs)}
 
 
 class Unrolled(Solver):
@@ -34,9 +119,12 @@ class Unrolled(Solver):
     second_order
         Keep the term through ``dθ_F^K/dθ_L`` (the paper's method) or drop it.
     backend
-        ``"func"``: nested ``torch.func.grad`` through this package's functional
-        optimizers. ``"higher"``: ``higher``'s differentiable ``torch.optim`` optimizers
-        (note: its Adam adds ε before the bias correction, torch.optim.Adam after).
+        ``"func"``: differentiate through this package's functional optimizers — with the
+        autograd engine (``create_graph=True``) in eager mode, with nested
+        ``torch.func.grad`` inside ``torch.func`` transforms and ``torch.compile``; the
+        two give the same values. ``"higher"``: ``higher``'s differentiable
+        ``torch.optim`` optimizers (note: its Adam adds ε before the bias correction,
+        torch.optim.Adam after).
     leaders
         The players that look ahead; every other player is a follower.
     """
@@ -80,11 +168,14 @@ class Unrolled(Solver):
 
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
         opts = self.optimizers(game)
-        grads, losses = player_gradients(game, params, batch)
-        if self.unroll_steps > 0:
-            leaders, followers = self.roles(game)
-            for leader in leaders:
-                grads[leader] = self.leader_gradient(game, params, state, batch, leader, followers, opts)
+        if self.unroll_steps > 0 and self.backend == "func" and not _transforms_active():
+            grads, losses = self.unroll_autograd(game, params, state, batch, *self.roles(game), opts)
+        else:
+            grads, losses = player_gradients(game, params, batch)
+            if self.unroll_steps > 0:
+                leaders, followers = self.roles(game)
+                for leader in leaders:
+                    grads[leader] = self.leader_gradient(game, params, state, batch, leader, followers, opts)
         new_params, new_opt = {}, {}
         with torch.no_grad():
             for p in game.player_names:
@@ -103,41 +194,108 @@ class Unrolled(Solver):
         opts: dict[str, BaseOptimizer],
     ) -> dict[str, Tensor]:
         """∇_{θ_L} f_L(θ_L, θ_F^K) at ``params`` (Eq. 13, or its first term only)."""
-        if not self.second_order:
-            unrolled = self._unroll_detached(game, params, state, batch, followers, opts)
-            return player_gradients(game, unrolled, batch, players=[leader])[0][leader]
-        if self.backend == "higher":
+        if self.backend == "higher" and self.second_order:
             return self._leader_gradient_higher(game, params, state, batch, leader, followers, opts)
+        if self.backend == "higher" or not _transforms_active():
+            return self.unroll_autograd(game, params, state, batch, [leader], followers, opts)[0][leader]
+        return self.leader_gradient_func(game, params, state, batch, leader, followers, opts)
+
+    def unroll_autograd(
+        self,
+        game: Game,
+        params: JointParams,
+        state: dict[str, Any],
+        batch: Any,
+        leaders: list[str],
+        followers: list[str],
+        opts: dict[str, BaseOptimizer],
+    ) -> tuple[dict[str, dict[str, Tensor]], dict[str, Tensor]]:
+        """One unroll shared by all ``leaders``, differentiated with the autograd engine.
+
+        Returns ``(grads, losses)``: each leader's surrogate gradient (Eq. 13), each
+        follower's plain gradient at θ_t (the unroll's first step computes it anyway) and
+        every player's detached loss at θ_t. Needs ``unroll_steps ≥ 1``.
+        """
+        if self.unroll_steps < 1:
+            raise ValueError("unroll_autograd needs unroll_steps ≥ 1")
+        second = self.second_order
+        grads: dict[str, dict[str, Tensor]] = {}
+        with torch.enable_grad(), reuse_calls(game, leaders):
+            leader_leaves = {p: {k: v.detach().requires_grad_(second) for k, v in params[p].items()} for p in leaders}
+            current: JointParams = {**params, **leader_leaves}
+            current.update({f: {k: v.detach().requires_grad_() for k, v in params[f].items()} for f in followers})
+            states = {f: state["opt"][f] for f in followers}
+            for k in range(self.unroll_steps):
+                losses = checked_losses(game, current, batch)
+                fgrads = {
+                    f: _grads(losses[f], current[f], create_graph=second, retain_graph=i < len(followers) - 1)
+                    for i, f in enumerate(followers)
+                }
+                if k == 0:
+                    start_losses = detach_losses(losses)
+                    grads.update({f: {n: g.detach() for n, g in fgrads[f].items()} for f in followers})
+                stepped = {}
+                for f in followers:
+                    if second:
+                        stepped[f], states[f] = opts[f].update(fgrads[f], states[f], current[f])
+                    else:
+                        with torch.no_grad():
+                            new, states[f] = opts[f].update(fgrads[f], states[f], current[f])
+                        stepped[f] = {n: v.requires_grad_() for n, v in new.items()}
+                current = {**current, **stepped}
+            if not second:  # the leaders' gradient at the unrolled followers, θ_F^K held fixed
+                leader_leaves = {p: {k: v.detach().requires_grad_() for k, v in params[p].items()} for p in leaders}
+                current = {**current, **leader_leaves,
+                           **{f: {n: v.detach() for n, v in current[f].items()} for f in followers}}
+            final = checked_losses(game, current, batch)
+            for i, leader in enumerate(leaders):
+                grads[leader] = _grads(final[leader], leader_leaves[leader], create_graph=False,
+                                       retain_graph=i < len(leaders) - 1)
+        return grads, start_losses
+
+    def leader_gradient_func(
+        self,
+        game: Game,
+        params: JointParams,
+        state: dict[str, Any],
+        batch: Any,
+        leader: str,
+        followers: list[str],
+        opts: dict[str, BaseOptimizer],
+    ) -> dict[str, Tensor]:
+        """The leader's gradient as a pure ``torch.func`` computation (nested
+        ``torch.func.grad``): composes with ``vmap`` and ``torch.compile``."""
         own_grads = {f: own_gradient_fn(game, f) for f in followers}
         follower_states = {f: state["opt"][f] for f in followers}
 
-        def surrogate(leader_params: dict[str, Tensor]) -> Tensor:
-            current = {**params, leader: leader_params}
+        def unroll(current: JointParams) -> JointParams:
             states = dict(follower_states)
             for _ in range(self.unroll_steps):
                 fgrads = {f: own_grads[f](current, batch) for f in followers}
                 current = dict(current)
                 for f in followers:
                     current[f], states[f] = opts[f].update(fgrads[f], states[f], current[f])
-            return checked_losses(game, current, batch)[leader]
+            return current
+
+        if not self.second_order:
+            unrolled = unroll(dict(params))
+            fixed = {p: ({k: v.detach() for k, v in ps.items()} if p in followers else ps) for p, ps in unrolled.items()}
+
+            def at_unrolled(leader_params: dict[str, Tensor]) -> Tensor:
+                return checked_losses(game, {**fixed, leader: leader_params}, batch)[leader]
+
+            return func_grad(at_unrolled)(params[leader])
+
+        def surrogate(leader_params: dict[str, Tensor]) -> Tensor:
+            return checked_losses(game, unroll({**params, leader: leader_params}), batch)[leader]
 
         with torch.enable_grad():
             return func_grad(surrogate)(params[leader])
 
-    def _unroll_detached(self, game, params, state, batch, followers, opts) -> JointParams:
-        current, states = dict(params), {f: state["opt"][f] for f in followers}
-        for _ in range(self.unroll_steps):
-            fgrads, _ = player_gradients(game, current, batch, players=followers)
-            current = dict(current)
-            with torch.no_grad():
-                for f in followers:
-                    current[f], states[f] = opts[f].update(fgrads[f], states[f], current[f])
-        return current
-
     def _leader_gradient_higher(self, game, params, state, batch, leader, followers, opts) -> dict[str, Tensor]:
         import higher  # imported lazily: only this backend needs it
 
-        with torch.enable_grad():
+        with torch.enable_grad(), reuse_calls(game, [leader]):
             leader_params = {k: v.detach().requires_grad_() for k, v in params[leader].items()}
             current: JointParams = {**params, leader: leader_params}
             diff_opts = {}
