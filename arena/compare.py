@@ -194,13 +194,16 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         record: dict[str, Any] = {"solver": label, "runs": len(runs), "diverged": diverged,
                                   "ms_per_step": float(np.mean(ms)) if ms else math.nan}
         for m in metric_names:
-            mean, lo, hi = mean_ci([_final_value(r.rows, m) for r in ok])
-            cells.append("–" if math.isnan(mean) else f"{mean:.4g} [{lo:.4g}, {hi:.4g}]")
-            record.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+            values = [_final_value(r.rows, m) for r in ok]
+            mean, lo, hi = mean_ci(values)
+            finite = [v for v in values if v is not None and math.isfinite(v)]
+            std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+            cells.append("–" if math.isnan(mean) else f"{mean:.4g} ± {std:.2g} [{lo:.4g}, {hi:.4g}]")
+            record.update({m: mean, f"{m}_std": std, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         md.append("| " + " | ".join(cells) + " |")
         records.append(record)
-    text = ("Final metrics: mean over seeds [95% bootstrap CI]; diverged runs are counted, "
-            "not averaged.\n\n" + "\n".join(md) + "\n")
+    text = ("Final metrics: mean ± sample std over seeds [95% bootstrap CI of the mean]; diverged "
+            "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n")
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(text)
     with open(out / "comparison.csv", "w", newline="") as f:

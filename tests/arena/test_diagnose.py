@@ -66,9 +66,12 @@ def test_at_run_directory_and_checkpoint_file(tmp_path, capsys):
     assert main(["diagnose", "--game", "bilinear", "--out", str(tmp_path / "b.png")]) == 0
     start = _value(capsys.readouterr().out, "‖ξ‖ (simultaneous gradient)")
     assert grown > start  # simultaneous GD spirals out: the checkpoint is not the initial point
-    first = list_checkpoints(run / "checkpoints")[0]
+    first = list_checkpoints(run / "checkpoints")[0]  # kept: the newest 3 are steps 0, 10, 20
+    assert first.name == "checkpoint-000000000.pt"
     assert main(["diagnose", "--game", "bilinear", "--at", str(first), "--out", str(tmp_path / "c.png")]) == 0
-    assert f"{first.name} (step 10)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert f"{first.name} (step 0)" in text
+    assert _value(text, "‖ξ‖ (simultaneous gradient)") == pytest.approx(start)  # the seed-0 start again
     assert (tmp_path / "a.png").exists() and (tmp_path / "c.png").exists()
 
 

@@ -45,11 +45,13 @@ def _window_maxima(values, windows=6):
     return [w.max() for w in np.array_split(values, windows)]
 
 
+@pytest.mark.slow  # the shared 3 × 3000-step run takes ~7 s
 def test_rps_start_is_not_an_equilibrium(rps_runs):
     for run in rps_runs.values():
         assert _at(run["nash_conv"], 0) == pytest.approx(0.6661, abs=1e-3)
 
 
+@pytest.mark.slow  # the shared 3 × 3000-step run takes ~7 s
 def test_rps_simultaneous_spirals_out(rps_runs):
     run = rps_runs["simultaneous"]
     assert _at(run["nash_conv"], STEPS) > _at(run["nash_conv"], 0)
@@ -58,6 +60,7 @@ def test_rps_simultaneous_spirals_out(rps_runs):
     assert all(b > a for a, b in zip(maxima, maxima[1:])), maxima
 
 
+@pytest.mark.slow  # the shared 3 × 3000-step run takes ~7 s
 def test_rps_alternating_keeps_cycling(rps_runs):
     run = rps_runs["alternating"]
     assert run["nash_conv"].min() > 0.3, run["nash_conv"].min()
@@ -66,6 +69,7 @@ def test_rps_alternating_keeps_cycling(rps_runs):
     assert 0.2 < distance.min() and distance.max() < 0.7, (distance.min(), distance.max())
 
 
+@pytest.mark.slow  # the shared 3 × 3000-step run takes ~7 s
 def test_rps_optimistic_converges(rps_runs):
     run = rps_runs["optimistic"]
     nash_conv = [_at(run["nash_conv"], t) for t in (0, 300, 1000, 2000, 3000)]
