@@ -23,7 +23,7 @@ import numpy as np
 
 from arena.cases import Case
 from arena.config import RunConfig
-from arena.run import read_metrics, resume, train
+from arena.run import Interrupted, read_metrics, resume, train
 from games.errors import ConfigError, DivergenceError
 
 __all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
@@ -61,8 +61,8 @@ def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
         if previous.get("status") in ("interrupted", "running") and (run_dir / "checkpoints").exists():
             return resume(run_dir, quiet=True, steps=cfg.steps)
         return train(cfg, quiet=True)
-    except DivergenceError:
-        return _summary(run_dir)
+    except (DivergenceError, Interrupted):
+        return _summary(run_dir)  # status "diverged" / "interrupted", written by the run
     except Exception as exc:  # keep the comparison going; report the crash as such
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "label": cfg.label, "seed": cfg.seed}
 
@@ -120,20 +120,39 @@ def compare(
     started = time.perf_counter()
     if todo and not quiet:
         print(f"running {len(todo)} run(s) of case {case.name!r} with {jobs} process(es) → {out}", flush=True)
+    interrupted = False
     if jobs == 1:
         for i, cfg in enumerate(todo, 1):
             summary = _run_one(cfg.to_dict(), threads)
             if not quiet:
                 print(_line(i, len(todo), cfg.label, cfg.seed, summary, metrics), flush=True)
+            if summary.get("status") == "interrupted":
+                interrupted = True
+                break
     else:
         import multiprocessing
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
+        try:
             for i, future in enumerate(as_completed(futures), 1):
                 cfg = futures[future]
+                summary = future.result()
                 if not quiet:
-                    print(_line(i, len(todo), cfg.label, cfg.seed, future.result(), metrics), flush=True)
+                    print(_line(i, len(todo), cfg.label, cfg.seed, summary, metrics), flush=True)
+                if summary.get("status") == "interrupted":
+                    interrupted = True
+                    pool.shutdown(wait=True, cancel_futures=True)  # running runs checkpoint and stop
+                    break
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the workers too: each checkpoints its run and returns
+            interrupted = True
+            pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if interrupted:
+        raise Interrupted(f"comparison interrupted; finished runs are kept and the others were checkpointed. "
+                          f"Continue with the same command (diffgames compare {case.path} ...)", 2)
     if todo and not quiet:
         print(f"finished in {time.perf_counter() - started:.1f} s", flush=True)
     return [RunResult(c.label, c.seed, Path(c.out), _summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]

@@ -117,3 +117,30 @@ def test_checkpoint_writes_are_atomic(tmp_path):
     for step in range(2, 7):
         save_checkpoint(directory, step, {"a": step}, keep=3)
     assert [p.name for p in list_checkpoints(directory)] == [f"checkpoint-{s:09d}.pt" for s in (4, 5, 6)]
+
+
+def test_ctrl_c_on_compare_checkpoints_and_rerun_completes(tmp_path):
+    case = tmp_path / "c.toml"
+    case.write_text(
+        'name = "c"\n[game]\nname = "rps"\n[run]\nsteps = 3000\neval_every = 100\ncheckpoint_every = 50\n'
+        'seeds = [0, 1]\n[[solvers]]\nlabel = "ogda"\nname = "optimistic"\noptimizers = { name = "adam", lr = 0.05 }\n'
+    )
+    out = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "arena.cli", "compare", str(case), "--out", str(out), "--jobs", "2", "--quiet"],
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics = out / "ogda" / "seed0" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "Continue with the same command" in err
+    assert json.loads((out / "ogda" / "seed0" / "summary.json").read_text())["status"] == "interrupted"
+
+    from arena.cli import main
+
+    assert main(["compare", str(case), "--out", str(out), "--quiet"]) == 0
+    straight = tmp_path / "straight"
+    train(_config(straight, steps=3000, seed=0, checkpoint_every=50), quiet=True)
+    assert _metrics(out / "ogda" / "seed0") == _metrics(straight)
