@@ -1,0 +1,53 @@
+"""arena.solver_table: the verdict rule on hand-made runs, and the table from a real comparison."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from arena.cli import main as cli
+from arena.compare import RunResult
+from arena.solver_table import CRITERIA, ipd_verdict, main, run_verdict
+
+CRIT = CRITERIA["bilinear"]
+
+
+def _run(values, status="done", metric="distance_to_equilibrium"):
+    rows = [{"step": 10 * i, metric: v} for i, v in enumerate(values)]
+    return RunResult("x", 0, Path("."), {"status": status, "diverged_step": 7}, rows)
+
+
+def test_verdict_rule():
+    assert run_verdict(_run([1.0, 0.5, 1e-2, 1e-4]), CRIT)["verdict"] == "converged"
+    assert run_verdict(_run([1.0, 0.5, 1e-2, 1e-4]), CRIT)["first"] == 30
+    assert run_verdict(_run([1.0, 1.2, 0.8, 1.1, 0.9]), CRIT)["verdict"] == "cycled"
+    assert run_verdict(_run([1.0, 1.5, 2.5, 3.0]), CRIT)["verdict"] == "diverged"  # late mean 3 ≥ 2 × 1
+    assert run_verdict(_run([1.0, 1.5, 1.9, 1.99]), CRIT)["verdict"] == "cycled"  # below the 2× growth
+    bad = run_verdict(_run([1.0, 2.0], status="diverged"), CRIT)
+    assert bad["verdict"] == "diverged" and math.isnan(bad["final"]) and bad["stopped"] == 7
+    assert run_verdict(_run([1.0, float("nan")]), CRIT)["verdict"] == "diverged"
+    # slow convergence above tol is not "converged"
+    assert run_verdict(_run([1.0, 0.1, 0.01, 0.002]), CRIT)["verdict"] == "cycled"
+
+
+def test_ipd_verdict():
+    def ipd(rewards, coop=0.9):  # builds a run, then judges it
+        rows = [{"step": i, "average_reward_1": r, "average_reward_2": r, "mutual_cooperation": coop}
+                for i, r in enumerate(rewards)]
+        return ipd_verdict(RunResult("x", 0, Path("."), {"status": "done"}, rows))
+
+    v = ipd([-1.5, -1.2, -1.0, -1.0, -1.0, -1.0])
+    assert v["verdict"] == "converged" and v["outcome"] == "cooperation" and v["first"] == 2
+    v = ipd([-1.5, -1.9, -1.95, -2.0, -1.5, -2.0, -1.5, -2.0])
+    assert v["verdict"] == "cycled" and v["outcome"] == "defection" and v["first"] is None
+
+
+def test_table_from_a_comparison(tmp_path, capsys):
+    assert cli(["compare", "quickstart", "--solvers", "simultaneous,optimistic", "--steps", "40",
+                "--eval-every", "10", "--out", str(tmp_path / "cmp"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main([str(tmp_path / "cmp"), "--figures", str(tmp_path / "fig")]) == 0
+    text = capsys.readouterr().out
+    assert "### rps (case `quickstart`)" in text
+    assert text.index("| simultaneous |") < text.index("| optimistic |")  # the case's order
+    assert (tmp_path / "fig" / "quickstart.png").exists()
+    assert main([str(tmp_path / "nothing")]) == 2
