@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("target", help="a case (file or name) or a comparison directory")
     verify.add_argument("--runs", help="where the case's runs are (default runs/<case>)")
 
+    report = sub.add_parser("report", help="converged / cycled / diverged tables of solver comparisons",
+                            epilog="example:\n  diffgames report runs/solvers-bilinear runs/solvers-rps --figures docs/results/figures",
+                            formatter_class=fmt)
+    report.add_argument("directories", nargs="+", help="comparison directories made by `diffgames compare`")
+    report.add_argument("--figures", help="also save each comparison's verdict-metric plot in this folder")
+
     plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=fmt)
     plot.add_argument("target")
 
@@ -135,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ndiffgames: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `diffgames list | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

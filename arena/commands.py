@@ -14,7 +14,7 @@ from arena.plots import plot_comparison, plot_run, plot_samples
 from arena.run import resume, train
 from games.errors import ConfigError
 
-__all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_diagnose"]
+__all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_report", "cmd_diagnose"]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -185,6 +185,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
         paths = _plot_comparison_dir(target, None, results)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from arena.solver_table import main as solver_table_main
+
+    return solver_table_main([*args.directories, *(["--figures", args.figures] if args.figures else [])])
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:

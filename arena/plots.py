@@ -60,18 +60,33 @@ def _band(groups: dict[str, list[list[dict[str, Any]]]], metric: str, x: str):
         yield label, xs, np.nanmean(ys, axis=0), np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), len(runs)
 
 
+def _log_scale_helps(values: np.ndarray) -> bool:
+    """A positive metric spanning more than three decades reads better on a log axis."""
+    positive = values[np.isfinite(values) & (values > 0)]
+    return positive.size > 1 and bool((values[np.isfinite(values)] > 0).all()) and positive.max() / positive.min() > 1e3
+
+
 def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]]) -> list[Path]:
-    """One PNG per metric: mean over seeds with a min–max band, against step and wall time."""
+    """One PNG per metric: mean over seeds with a min–max band, against step and wall time.
+
+    Metrics spanning more than three decades get a log axis; more than ten solvers get
+    colours from a larger palette so that no two lines share one."""
     first = next((r for runs in groups.values() for r in runs if r), [])
     paths = []
     plots = Path(out) / "plots"
     plots.mkdir(parents=True, exist_ok=True)
+    palette = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
     for metric in _metrics(first):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         for ax, x in zip(axes, ("step", "wall_time")):
-            for label, xs, mean, lo, hi, n in _band(groups, metric, x):
-                line, = ax.plot(xs, mean, label=f"{label} (n={n})")
-                ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            spans = []
+            for i, (label, xs, mean, lo, hi, n) in enumerate(_band(groups, metric, x)):
+                color = palette[i % len(palette)]
+                ax.plot(xs, mean, label=f"{label} (n={n})", color=color)
+                ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
+                spans.append(np.concatenate([lo, hi]))
+            if spans and _log_scale_helps(np.concatenate(spans)):
+                ax.set_yscale("log")
             ax.set_xlabel("step" if x == "step" else "wall time (s)")
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
