@@ -19,11 +19,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch._C import _functorch as _ft
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from arena.checkpoint import save_checkpoint
@@ -60,6 +63,71 @@ def unstack_tree(tree: Any, index: int, stacked: Any = True) -> Any:
     return tree_unflatten([t[index] if s else t for t, s in zip(leaves, tree_flatten(stacked)[0])], spec)
 
 
+def _unwrap(x: Any) -> tuple[Any, int | None, int | None]:
+    """``(physical tensor, batch dim, vmap level)`` of a batched tensor; ``(x, None, None)`` else."""
+    if isinstance(x, Tensor) and _ft.is_batchedtensor(x):
+        return _ft.get_unwrapped(x), _ft.maybe_get_bdim(x), _ft.maybe_get_level(x)
+    return x, None, None
+
+
+def _same_keys(a: tuple, b: tuple) -> bool:
+    if len(a) != len(b):
+        return False
+    for (x, dx), (y, dy) in zip(a, b):
+        if dx != dy:
+            return False
+        if x is y:
+            continue
+        if isinstance(x, Tensor) or isinstance(y, Tensor):
+            return False
+        try:
+            if not bool(x == y):
+                return False
+        except Exception:  # noqa: BLE001 - an argument we cannot compare is a miss
+            return False
+    return True
+
+
+@contextmanager
+def _batched_reuse(game: Game, players: frozenset[str], cache: dict) -> Iterator[None]:
+    """:func:`solvers.unrolled.reuse_calls` for players that run under ``vmap``.
+
+    ``vmap`` wraps the stacked tensors anew in every call, so the cache is keyed by the
+    *physical* (stacked) parameter and argument tensors and stores the physical output;
+    a hit wraps it again at the current ``vmap`` level. Anything unexpected is a miss.
+    """
+    entries = cache.setdefault("vmap", [])
+    had_own, original = "call" in vars(game), game.call
+
+    def call(player: str, params: JointParams, *args: Any, **kwargs: Any) -> Any:
+        if player not in players or kwargs:
+            return original(player, params, *args, **kwargs)
+        own = [_unwrap(t) for t in params[player].values()]
+        levels = {level for _, _, level in own}
+        if len(levels) != 1 or None in levels:
+            return original(player, params, *args)
+        level = levels.pop()
+        key_own = tuple((t, d) for t, d, _ in own)
+        key_args = tuple((t, d) for t, d, _ in (_unwrap(a) for a in args))
+        for p, k_own, k_args, out, bdim in entries:
+            if p == player and _same_keys(k_own, key_own) and _same_keys(k_args, key_args):
+                return _ft._add_batch_dim(out, bdim, level)
+        out = original(player, params, *args)
+        physical, bdim, out_level = _unwrap(out)
+        if out_level == level:
+            entries.append((player, key_own, key_args, physical, bdim))
+        return out
+
+    game.call = call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if had_own:
+            game.call = original  # type: ignore[method-assign]
+        else:
+            del game.call
+
+
 class StackedGame(Game):
     """``n`` independent copies of ``game``: parameters and batches carry a leading seed
     axis, and each player's loss is the sum over the copies of its loss in each copy
@@ -84,7 +152,12 @@ class StackedGame(Game):
         return torch.func.vmap(lambda p, b: checked_losses(self.game, p, b))(params, batch)
 
     def losses(self, params: JointParams, batch: Any) -> dict[str, Tensor]:
-        per_seed = self.per_seed_losses(params, batch)
+        context = vars(self).get("reuse_context")  # set by solvers.unrolled.reuse_calls
+        if context is None:
+            per_seed = self.per_seed_losses(params, batch)
+        else:
+            with _batched_reuse(self.game, *context):
+                per_seed = self.per_seed_losses(params, batch)
         if self.record:
             self.recorded.append({p: l.detach() for p, l in per_seed.items()})
         return {p: l.sum() for p, l in per_seed.items()}

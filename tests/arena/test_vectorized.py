@@ -1,0 +1,244 @@
+"""Many seeds at once (arena.vectorized): each seed's run directory must match running
+that seed alone with arena.run.train, to float tolerance."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import games
+import games.matrix
+import solvers
+from arena.checkpoint import load_latest_checkpoint
+from arena.config import RunConfig
+from arena.run import resume, train
+from arena.vectorized import StackedGame, stack_trees, train_vectorized, unstack_tree
+from games.errors import ConfigError, DivergenceError
+
+TIMES = {"step", "wall_time", "train_time"}
+TINY_MOG = {"latent_size": 4, "hidden": 8, "batch_size": 32, "eval_samples": 200}
+
+if "test-rps-random-init" not in games.available():  # rps from a random, seed-dependent start
+    games.register("test-rps-random-init", "rps with random initial logits")(
+        lambda: games.matrix.ZeroSumMatrixGame(games.matrix.RPS_PAYOFF, None, None))
+
+
+def _configs(tmp_path: Path, tag: str, seeds, **kw) -> list[RunConfig]:
+    return [RunConfig(out=str(tmp_path / tag / f"seed{s}"), seed=s, **kw) for s in seeds]
+
+
+def _rows(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def _assert_same_runs(alone: list[RunConfig], vectorized: list[RunConfig], rtol: float) -> None:
+    for a, v in zip(alone, vectorized):
+        rows_a, rows_v = _rows(a.out), _rows(v.out)
+        assert [r["step"] for r in rows_a] == [r["step"] for r in rows_v]
+        for ra, rv in zip(rows_a, rows_v):
+            assert set(ra) == set(rv)
+            for k in set(ra) - TIMES:
+                assert rv[k] == pytest.approx(ra[k], rel=rtol, abs=rtol), (a.seed, ra["step"], k)
+        ca = load_latest_checkpoint(Path(a.out) / "checkpoints")[1]
+        cv = load_latest_checkpoint(Path(v.out) / "checkpoints")[1]
+        assert ca["step"] == cv["step"]
+        torch.testing.assert_close(cv["params"], ca["params"], rtol=rtol, atol=rtol)
+        torch.testing.assert_close(cv["solver_state"], ca["solver_state"], rtol=rtol, atol=rtol)
+        assert torch.equal(ca["rng"]["data"], cv["rng"]["data"])  # same data stream, same position
+        sa = json.loads((Path(a.out) / "summary.json").read_text())
+        sv = json.loads((Path(v.out) / "summary.json").read_text())
+        assert sv["status"] == sa["status"] == "done" and sv["final_step"] == sa["final_step"]
+        assert sv["seeds_vectorized"] == len(vectorized)
+        assert (Path(v.out) / "config.toml").read_text() == (Path(a.out) / "config.toml").read_text().replace(
+            "/alone/", "/vectorized/")
+
+
+@pytest.mark.parametrize("solver, options", [("alternating", {}), ("unrolled", {"unroll_steps": 3})])
+def test_tiny_mog_seeds_match_separate_runs(tmp_path, solver, options):
+    kw = dict(game="mog", game_options=TINY_MOG, solver=solver, solver_options=options, steps=12,
+              eval_every=4, snapshot_steps=[0, 12])
+    alone = _configs(tmp_path, "alone", [0, 1, 2], **kw)
+    vectorized = _configs(tmp_path, "vectorized", [0, 1, 2], **kw)
+    for c in alone:
+        train(c, quiet=True)
+    summaries = train_vectorized(vectorized, quiet=True)
+    assert [s["seed"] for s in summaries] == [0, 1, 2]
+    _assert_same_runs(alone, vectorized, rtol=1e-5)
+    for c in vectorized:
+        assert sorted(p.name for p in (Path(c.out) / "snapshots").iterdir()) == [
+            "step-000000000.pt", "step-000000012.pt"]
+    # the seeds really differ, so matching them is not trivial
+    finals = [_rows(c.out)[-1]["loss_generator"] for c in vectorized]
+    assert len(set(finals)) == 3
+
+
+@pytest.mark.parametrize("solver, options, optimizers", [
+    ("simultaneous", {}, {"name": "sgd", "lr": 0.2}),
+    ("optimistic", {}, {"name": "adam", "lr": 0.05}),
+    ("unrolled", {"unroll_steps": 4}, {"name": "sgd", "lr": 0.2, "momentum": 0.5}),
+    ("lola", {}, {"name": "sgd", "lr": 0.2}),
+    ("lookahead", {"inner": "extragradient"}, {"name": "sgd", "lr": 0.2}),
+])
+@pytest.mark.parametrize("game", ["rps", "test-rps-random-init"])
+def test_rps_seeds_match_separate_runs(tmp_path, game, solver, options, optimizers):
+    kw = dict(game=game, solver=solver, solver_options=options, optimizers=optimizers, steps=30,
+              eval_every=10, dtype="float64")
+    alone = _configs(tmp_path, "alone", [3, 4], **kw)
+    vectorized = _configs(tmp_path, "vectorized", [3, 4], **kw)
+    for c in alone:
+        train(c, quiet=True)
+    train_vectorized(vectorized, quiet=True)
+    _assert_same_runs(alone, vectorized, rtol=1e-12)
+
+
+def test_stacked_game_losses_are_the_sum_of_each_seeds_loss():
+    game = games.make("mog", **TINY_MOG)
+    params = [game.init_params(s) for s in range(3)]
+    batches = [game.sample(torch.Generator().manual_seed(s), "cpu") for s in range(3)]
+    stacked = StackedGame(game, 3)
+    per_seed = stacked.per_seed_losses(stack_trees(params), stack_trees(batches))
+    for s in range(3):
+        alone = game.losses(params[s], batches[s])
+        for p in alone:
+            torch.testing.assert_close(per_seed[p][s], alone[p])
+    total = stacked.losses(stack_trees(params), stack_trees(batches))
+    torch.testing.assert_close(total["generator"], per_seed["generator"].sum())
+    assert torch.equal(unstack_tree(stack_trees(params), 1)["generator"]["net.0.weight"],
+                       params[1]["generator"]["net.0.weight"])
+
+
+@pytest.mark.parametrize("second_order, generator_calls", [(True, 1), (False, 2)])
+def test_stacked_unrolled_step_reuses_the_generator_pass_and_equals_each_seed(monkeypatch, second_order,
+                                                                           generator_calls):
+    """Under vmap the unrolled solver's reuse of the leader's forward pass still works
+    (keyed by the stacked tensors), and the stacked step is each seed's step (float64)."""
+    game = games.make("mog", latent_size=6, hidden=12, batch_size=24)
+    solver = solvers.make("unrolled", unroll_steps=4, second_order=second_order,
+                          optimizers={"name": "adam", "lr": 0.01})
+    params = [game.init_params(s, dtype=torch.float64) for s in range(3)]
+    batches = [{k: v.double() for k, v in game.sample(torch.Generator().manual_seed(s), "cpu").items()}
+               for s in range(3)]
+    stacked = StackedGame(game, 3)
+    calls = []
+    original = type(game).call
+    monkeypatch.setattr(type(game), "call", lambda self, p, *a, **k: calls.append(p) or original(self, p, *a, **k))
+    P = stack_trees(params)
+    out = solver.step(stacked, P, solver.init(stacked, P), stack_trees(batches))[0]
+    assert calls.count("generator") == generator_calls  # 6 = K + 2 without the reuse
+    assert "call" not in vars(game) and "reuse_context" not in vars(stacked)
+    for s in range(3):
+        alone = solver.step(game, params[s], solver.init(game, params[s]), batches[s])[0]
+        for p in alone:
+            for k in alone[p]:
+                update = (alone[p][k] - params[s][p][k]).norm()
+                assert float((out[p][k][s] - alone[p][k]).norm()) <= 1e-12 * float(update), (s, p, k)
+
+
+class _RandomStart(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.value = torch.nn.Parameter(torch.zeros(()))
+
+    def reset_parameters(self, generator):
+        self.value.fill_(float(2 + 12 * torch.rand((), generator=generator, dtype=torch.float64)))
+
+
+class NaNAtRandomStep(games.Game):
+    """Player ``a`` descends ``a`` from a seed-dependent start in [2, 14) (SGD lr 1: one
+    unit a step); ``b``'s loss holds ``sqrt(a)``, so it turns NaN once ``a < 0`` — at a
+    step that depends on the seed."""
+
+    def __init__(self):
+        self.players = {"a": _RandomStart(), "b": _RandomStart()}
+
+    def losses(self, params, batch):
+        a, b = params["a"]["value"], params["b"]["value"]
+        return {"a": a, "b": b * b + torch.sqrt(a)}
+
+    def default_optimizers(self):
+        return {"a": {"name": "sgd", "lr": 1.0}, "b": {"name": "sgd", "lr": 0.1}}
+
+    def evaluate(self, params, generator):
+        return {"a": float(params["a"]["value"])}
+
+    def metric_names(self):
+        return ("a",)
+
+
+if "test-nan-at-random-step" not in games.available():
+    games.register("test-nan-at-random-step", "turns NaN at a seed-dependent step")(NaNAtRandomStep)
+
+
+def test_a_diverging_seed_ends_like_train_and_the_others_go_on(tmp_path):
+    kw = dict(game="test-nan-at-random-step", solver="simultaneous", steps=9, eval_every=2)
+    seeds = [0, 1, 2, 3, 4, 5]
+    alone = _configs(tmp_path, "alone", seeds, **kw)
+    expected = []
+    for c in alone:
+        try:
+            train(c, quiet=True)
+        except DivergenceError:
+            pass
+        expected.append(json.loads((Path(c.out) / "summary.json").read_text()))
+    statuses = {e["status"] for e in expected}
+    assert statuses == {"done", "diverged"}, expected  # the premise: some seeds diverge, others not
+    assert len({e.get("diverged_step") for e in expected}) > 2  # at different steps
+    vectorized = _configs(tmp_path, "vectorized", seeds, **kw)
+    summaries = train_vectorized(vectorized, quiet=True)
+    for s, e, a, v in zip(summaries, expected, alone, vectorized):
+        assert (s["status"], s.get("diverged_step"), s.get("diverged_player"), s["final_step"]) == (
+            e["status"], e.get("diverged_step"), e.get("diverged_player"), e["final_step"])
+        if e["status"] == "diverged":
+            untimed = lambda text: re.sub(r"(wall|train)_time=[^,]*, ", "", text)  # noqa: E731
+            assert untimed(s["error"]) == untimed(e["error"]).replace("/alone/", "/vectorized/")
+        assert _rows(v.out) == [{**r, "wall_time": rv["wall_time"], "train_time": rv["train_time"]}
+                                for r, rv in zip(_rows(a.out), _rows(v.out))]
+        ca = load_latest_checkpoint(Path(a.out) / "checkpoints")[1]
+        cv = load_latest_checkpoint(Path(v.out) / "checkpoints")[1]
+        assert ca["step"] == cv["step"]
+        torch.testing.assert_close(cv["params"], ca["params"], rtol=0, atol=0)
+
+
+def test_a_vectorized_seed_resumes_alone(tmp_path):
+    kw = dict(game="mog", game_options=TINY_MOG, solver="alternating", eval_every=5)
+    vectorized = _configs(tmp_path, "vectorized", [0, 1], steps=5, **kw)
+    train_vectorized(vectorized, quiet=True)
+    resumed = resume(Path(vectorized[1].out), quiet=True, steps=10)
+    alone = _configs(tmp_path, "alone", [1], steps=10, **kw)[0]
+    train(alone, quiet=True)
+    assert resumed["status"] == "done" and resumed["final_step"] == 10
+    last_r, last_a = _rows(vectorized[1].out)[-1], _rows(alone.out)[-1]
+    assert last_r["step"] == last_a["step"] == 10
+    assert last_r["loss_generator"] == pytest.approx(last_a["loss_generator"], rel=1e-5)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"solver": "sga"}, "'sga' cannot be vectorized"),
+    ({"solver": "cgd"}, "'cgd' cannot be vectorized"),
+    ({"solver": "lookahead", "solver_options": {"inner": "sga"}}, "'sga' cannot be vectorized"),
+    ({"steps": 7}, "differs in ['steps']"),
+])
+def test_configs_that_cannot_be_vectorized_raise_one_clear_error(tmp_path, change, words):
+    base = dict(game="rps", solver="simultaneous", steps=5)
+    first = RunConfig(out=str(tmp_path / "a"), seed=0, **{**base, **change})
+    second = RunConfig(out=str(tmp_path / "b"), seed=1, **{**base, **(change if "solver" in change else {})})
+    with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+        train_vectorized([first, second], quiet=True)
+    with pytest.raises(ConfigError, match="distinct output"):
+        train_vectorized([RunConfig(out=str(tmp_path / "a"), seed=s, **base) for s in (0, 1)], quiet=True)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_vectorized_seeds_on_cuda_match_separate_runs(tmp_path):
+    kw = dict(game="mog", game_options=TINY_MOG, solver="unrolled", solver_options={"unroll_steps": 3},
+              steps=8, eval_every=4, device="cuda")
+    alone = _configs(tmp_path, "alone", [0, 1, 2], **kw)
+    vectorized = _configs(tmp_path, "vectorized", [0, 1, 2], **kw)
+    for c in alone:
+        train(c, quiet=True)
+    train_vectorized(vectorized, quiet=True)
+    _assert_same_runs(alone, vectorized, rtol=1e-4)
