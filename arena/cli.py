@@ -19,7 +19,8 @@ EXAMPLES = {
   diffgames run --game rps --solver optimistic --optimizer sgd --lr 0.2 --steps 3000 --eval-every 100 --seed 0 --out runs/rps-ogda
   diffgames run --game mog --solver unrolled --solver-opt unroll_steps=5 --steps 2000 --out runs/mog-k5
   diffgames run cases/metz2016-mog-ring.toml --solver unrolled-k5 --seed 0
-  diffgames run quickstart                       # every solver x seed of a bundled case""",
+  diffgames run quickstart                       # every solver x seed of a bundled case
+  diffgames run --game mog --solver unrolled --seeds 0-15 --vectorize --steps 500 --out runs/mog16""",
     "compare": """examples:
   diffgames compare quickstart
   diffgames compare cases/metz2016-mog-ring.toml --solvers unrolled-k0,unrolled-k5 --seeds 0-2 --jobs 2
@@ -77,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-every", type=int, help="evaluate every M steps (default 100, or the case's)")
     run.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (default: at evaluations)")
     run.add_argument("--seed", type=int, help="seed (default 0, or all of the case's)")
+    run.add_argument("--seeds", help="several seeds, e.g. 0-15 (runs <out>/seed<k>; with --vectorize as one batch)")
+    run.add_argument("--vectorize", action="store_true", help="run the seeds as one batched (vmapped) computation")
+    run.add_argument("--compile", action="store_true", help="torch.compile the solver's step (compile time is reported)")
     run.add_argument("--out", help="output directory (default runs/...)")
     run.add_argument("--device", default=None, help="cpu (default) or cuda")
     run.add_argument("--dtype", choices=["float32", "float64"], default=None)
@@ -96,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--steps", type=int, help="override the case's step count (a shorter run)")
     compare.add_argument("--eval-every", type=int, help="override the case's evaluation interval")
     compare.add_argument("--device", default=None)
+    compare.add_argument("--vectorize", action="store_true", help="run each solver's seeds as one batched computation")
+    compare.add_argument("--compile", action="store_true", help="torch.compile each solver's step")
     compare.add_argument("--out", help="output directory (default runs/<case>)")
     compare.add_argument("--quiet", action="store_true")
 

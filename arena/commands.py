@@ -12,7 +12,7 @@ from arena.compare import aggregate, compare, load_runs, verify
 from arena.config import RunConfig
 from arena.plots import plot_comparison, plot_run, plot_samples
 from arena.run import resume, train
-from games.errors import ConfigError
+from games.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_report", "cmd_diagnose"]
 
@@ -68,19 +68,25 @@ def cmd_run(args: argparse.Namespace) -> int:
                               "the game and solver options come from the case file")
         case = load_case(find_case(args.case))
         overrides = {"steps": args.steps, "eval_every": args.eval_every, "checkpoint_every": args.checkpoint_every,
-                     "device": args.device, "dtype": args.dtype, "tensorboard": args.tensorboard or None}
+                     "device": args.device, "dtype": args.dtype, "tensorboard": args.tensorboard or None,
+                     "compile": args.compile or None}
         labels = [args.solver] if args.solver else case.labels()
-        seeds = [args.seed] if args.seed is not None else case.seeds
+        seeds = [args.seed] if args.seed is not None else (parse_seeds(args.seeds) if args.seeds else case.seeds)
         root = Path(args.out or f"runs/{case.name}")
         if len(labels) * len(seeds) == 1:
             config = case.run_config(labels[0], seeds[0], root / labels[0] / f"seed{seeds[0]}", **overrides)
             _finish_run(config, train(config, quiet=args.quiet))
             return 0
-        return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides)
+        return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides, args.vectorize)
     if not args.game or not args.solver:
         raise ConfigError("give a case (diffgames run CASE) or both --game NAME and --solver NAME; see diffgames list")
     game_options = parse_kv(args.game_opt, "--game-opt")
     seed = 0 if args.seed is None else args.seed
+    if args.seeds and args.seed is not None:
+        raise ConfigError("give --seed S or --seeds A-B, not both")
+    seeds = parse_seeds(args.seeds) if args.seeds else [seed]
+    if args.vectorize and not args.seeds:
+        raise ConfigError("--vectorize runs several seeds at once; give them with --seeds, e.g. --seeds 0-15")
     config = RunConfig(
         game=args.game, solver=args.solver, game_options=game_options,
         solver_options=parse_kv(args.solver_opt, "--solver-opt"),
@@ -88,10 +94,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         steps=1000 if args.steps is None else args.steps, eval_every=args.eval_every or 100,
         checkpoint_every=args.checkpoint_every or 0, seed=seed, device=args.device or "cpu",
         dtype=args.dtype or "float32", out=args.out or f"runs/{args.game}-{args.solver}/seed{seed}",
-        tensorboard=args.tensorboard,
+        tensorboard=args.tensorboard, compile=args.compile,
     )
-    _finish_run(config, train(config, quiet=args.quiet))
-    return 0
+    if len(seeds) == 1:
+        _finish_run(config, train(config, quiet=args.quiet))
+        return 0
+    root = Path(args.out or f"runs/{args.game}-{args.solver}")
+    configs = [RunConfig(**{**config.to_dict(), "seed": s, "out": str(root / f"seed{s}")}) for s in seeds]
+    if args.vectorize:
+        from arena.vectorized import train_vectorized
+
+        summaries = train_vectorized(configs, quiet=args.quiet)
+    else:
+        summaries = []
+        for cfg in configs:
+            try:
+                summaries.append(train(cfg, quiet=args.quiet))
+            except DivergenceError as exc:
+                print(f"seed {cfg.seed}: {exc}")
+                summaries.append({"status": "diverged"})
+    for cfg, summary in zip(configs, summaries):
+        if summary.get("status") == "done":
+            _finish_run(cfg, summary)
+    diverged = sum(s.get("status") == "diverged" for s in summaries)
+    print(f"{len(seeds)} seeds in {root}; {diverged} diverged")
+    return 2 if diverged else 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -106,10 +133,11 @@ def _metric_names(case: Case) -> list[str]:
     return list(game.metric_names()) or None  # type: ignore[return-value]
 
 
-def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: bool, overrides: dict) -> int:
+def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: bool, overrides: dict,
+                        vectorize: bool = False) -> int:
     metrics = _metric_names(case)
     results = compare(case, out, labels=labels, seeds=seeds, jobs=jobs, quiet=quiet, overrides=overrides,
-                      metric_names=metrics)
+                      metric_names=metrics, vectorize=vectorize)
     table = aggregate(results, out, metrics)
     figures = _plot_comparison_dir(out, case, results)
     ok, claims = verify(case, results)
@@ -126,8 +154,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     labels = args.solvers.split(",") if args.solvers else None
     seeds = parse_seeds(args.seeds) if args.seeds else None
     out = Path(args.out or f"runs/{case.name}")
-    overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device}
-    return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides)
+    overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device,
+                 "compile": args.compile or None}
+    return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides, args.vectorize)
 
 
 def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:

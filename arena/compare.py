@@ -99,8 +99,12 @@ def compare(
     quiet: bool = False,
     overrides: dict[str, Any] | None = None,
     metric_names: list[str] | None = None,
+    vectorize: bool = False,
 ) -> list[RunResult]:
-    """Run every chosen solver × seed of ``case`` under ``out`` and return the results."""
+    """Run every chosen solver × seed of ``case`` under ``out`` and return the results.
+
+    With ``vectorize`` the seeds of each solver run as one batched computation
+    (:func:`arena.vectorized.train_vectorized`) instead of one process each."""
     labels = labels or case.labels()
     seeds = case.seeds if seeds is None else seeds
     for label in labels:
@@ -121,7 +125,18 @@ def compare(
     if todo and not quiet:
         print(f"running {len(todo)} run(s) of case {case.name!r} with {jobs} process(es) → {out}", flush=True)
     interrupted = False
-    if jobs == 1:
+    if vectorize and todo:
+        from arena.vectorized import train_vectorized
+
+        done = 0
+        for label in dict.fromkeys(c.label for c in todo):
+            group = [c for c in todo if c.label == label]
+            summaries = train_vectorized(group, quiet=True)
+            for cfg, summary in zip(group, summaries):
+                done += 1
+                if not quiet:
+                    print(_line(done, len(todo), cfg.label, cfg.seed, summary, metrics), flush=True)
+    elif jobs == 1:
         for i, cfg in enumerate(todo, 1):
             summary = _run_one(cfg.to_dict(), threads)
             if not quiet:

@@ -40,6 +40,7 @@ class RunConfig:
     label: str = ""
     case: str = ""
     tensorboard: bool = False
+    compile: bool = False  # torch.compile the solver's step (solvers.compiled.compile_step)
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "checkpoint_every", "seed"):
@@ -63,7 +64,7 @@ class RunConfig:
         return DTYPES[self.dtype]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return _drop_none(asdict(self))
 
     def save(self, path: Path) -> None:
         path.write_bytes(tomli_w.dumps(self.to_dict()).encode())
@@ -81,6 +82,13 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"{path}: unknown keys {unknown}")
         return cls(**data)
+
+
+def _drop_none(value: Any) -> Any:
+    """TOML has no null: options left at ``None`` are simply not written (they mean the default)."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def resolve_device(name: str) -> torch.device:

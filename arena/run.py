@@ -172,6 +172,12 @@ def train(
         if on_eval is not None:
             on_eval(row)
 
+    if config.compile:
+        from solvers.compiled import compile_step
+
+        step_fn = compile_step(solver, game)
+    else:
+        step_fn = lambda p, s, b: solver.step(game, p, s, b)  # noqa: E731
     writer = _tensorboard_writer(out) if config.tensorboard else None
     bar = None
     if not quiet:
@@ -188,6 +194,9 @@ def train(
             torch.save(params, buffer_path)
 
     def finish(status: str, **extra: Any) -> dict[str, Any]:
+        if config.compile:
+            summary.update(compile_seconds=getattr(step_fn, "compile_seconds", None),
+                           compile_fallback=getattr(step_fn, "fallback", None))
         summary.update(status=status, final_step=step, train_time=train_time,
                        wall_time=time.perf_counter() - started,
                        time_per_step_ms=1000 * train_time / step if step else math.nan,
@@ -208,7 +217,7 @@ def train(
             while step < config.steps:
                 t0 = time.perf_counter()
                 batch = game.sample(data_generator, device)
-                new_params, new_state, info = solver.step(game, params, state, batch)
+                new_params, new_state, info = step_fn(params, state, batch)
                 bad = _nonfinite_player(info["losses"]) or _nonfinite_player(new_params)
                 train_time += time.perf_counter() - t0
                 if bad is not None:

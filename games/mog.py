@@ -229,8 +229,10 @@ class MixtureOfGaussians(Game):
 
     # ------------------------------------------------------------------ losses
     def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        fake = self.call("generator", params, batch["z"])
-        real = batch["real"].to(fake.dtype)  # no-op unless a float32 batch meets float64 params
+        dtype = next(iter(params["generator"].values())).dtype
+        # no-ops unless a float32 batch meets float64 parameters (sample() knows no dtype)
+        fake = self.call("generator", params, batch["z"].to(dtype))
+        real = batch["real"].to(dtype)
         n = real.shape[0]
         # one discriminator pass over real and fake: unrolling calls this K+2 times a step
         logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)

@@ -96,3 +96,28 @@ def test_console_script_help_has_examples():
 def test_parse_seeds():
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("1,3,5-6") == [1, 3, 5, 6]
+
+
+def test_seeds_vectorized_equal_separate_runs(tmp_path):
+    common = ["--game", "rps", "--solver", "optimistic", "--optimizer", "sgd", "--lr", "0.2", "--steps", "40",
+              "--eval-every", "20", "--quiet"]
+    assert main(["run", *common, "--seeds", "0-2", "--vectorize", "--out", str(tmp_path / "vec")]) == 0
+    for seed in range(3):
+        assert main(["run", *common, "--seed", str(seed), "--out", str(tmp_path / f"alone{seed}")]) == 0
+        vec = [json.loads(l) for l in (tmp_path / "vec" / f"seed{seed}" / "metrics.jsonl").read_text().splitlines()]
+        alone = [json.loads(l) for l in (tmp_path / f"alone{seed}" / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in vec] == [r["step"] for r in alone]
+        for a, b in zip(vec, alone):
+            assert a["nash_conv"] == pytest.approx(b["nash_conv"], rel=1e-5, abs=1e-7)
+
+
+def test_vectorize_needs_seeds(tmp_path, capsys):
+    assert main(["run", "--game", "rps", "--solver", "optimistic", "--vectorize", "--out", str(tmp_path / "x")]) == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+def test_float64_mog_run(tmp_path):
+    out = tmp_path / "m64"
+    assert main(["run", "--game", "mog", "--game-opt", "hidden=8", "--game-opt", "batch_size=16",
+                 "--game-opt", "eval_samples=100", "--solver", "alternating", "--dtype", "float64",
+                 "--steps", "10", "--eval-every", "5", "--out", str(out), "--quiet"]) == 0
