@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("directories", nargs="+", help="comparison directories made by `diffgames compare`")
     report.add_argument("--figures", help="also save each comparison's verdict-metric plot in this folder")
 
+    table = sub.add_parser("table", help="the comparison table of a comparison directory (at the end or at a step)",
+                           epilog="examples:\n  diffgames table runs/metz2016-mog-ring\n  diffgames table runs/metz2016-mog-ring --step 10000",
+                           formatter_class=fmt)
+    table.add_argument("target", help="a comparison directory")
+    table.add_argument("--step", type=int, help="tabulate this evaluated step instead of the final one")
+
     plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=fmt)
     plot.add_argument("target")
 

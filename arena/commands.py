@@ -14,7 +14,7 @@ from arena.plots import plot_comparison, plot_run, plot_samples
 from arena.run import resume, train
 from games.errors import ConfigError, DivergenceError
 
-__all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_report", "cmd_diagnose"]
+__all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -213,6 +213,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
     else:
         paths = _plot_comparison_dir(target, None, results)
     print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    results = load_runs(target) if target.is_dir() else []
+    if not results:
+        raise ConfigError(f"{target} holds no runs (expected <label>/seed<k>/config.toml inside)")
+    cfg = RunConfig.load(results[0].run_dir / "config.toml")
+    metrics = list(games.make(cfg.game, **cfg.game_options).metric_names()) or None
+    print(aggregate(results, target, metrics, step=args.step))
     return 0
 
 

@@ -210,8 +210,13 @@ def _final_value(rows: list[dict[str, Any]], metric: str, step: str | int = "fin
     return None
 
 
-def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | None = None) -> str:
-    """Write ``comparison.md`` and ``comparison.csv`` under ``out``; return the markdown."""
+def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | None = None,
+              step: int | None = None) -> str:
+    """Write ``comparison.md`` and ``comparison.csv`` under ``out``; return the markdown.
+
+    With ``step``, the table holds each metric at that evaluated step instead of the final
+    one, from every run that reached it (finished or not), written to
+    ``comparison-step<step>.md/.csv``."""
     labels = list(dict.fromkeys(r.label for r in results))
     if metric_names is None:
         keys = [k for r in results for row in r.rows[:1] for k in row]
@@ -221,14 +226,17 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
     records = []
     for label in labels:
         runs = [r for r in results if r.label == label]
-        ok = [r for r in runs if r.status == "done"]
+        if step is None:
+            ok = [r for r in runs if r.status == "done"]
+        else:
+            ok = [r for r in runs if any(row["step"] == step for row in r.rows)]
         diverged = sum(r.status == "diverged" for r in runs)
-        ms = [r.summary.get("time_per_step_ms", math.nan) for r in ok]
-        cells = [label, str(len(runs)), str(diverged), f"{np.mean(ms):.1f}" if ms else "–"]
+        ms = [r.summary.get("time_per_step_ms", math.nan) for r in ok if r.summary.get("time_per_step_ms")]
+        cells = [label, str(len(ok) if step is not None else len(runs)), str(diverged), f"{np.mean(ms):.1f}" if ms else "–"]
         record: dict[str, Any] = {"solver": label, "runs": len(runs), "diverged": diverged,
                                   "ms_per_step": float(np.mean(ms)) if ms else math.nan}
         for m in metric_names:
-            values = [_final_value(r.rows, m) for r in ok]
+            values = [_final_value(r.rows, m, "final" if step is None else step) for r in ok]
             mean, lo, hi = mean_ci(values)
             finite = [v for v in values if v is not None and math.isfinite(v)]
             std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
@@ -236,11 +244,13 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
             record.update({m: mean, f"{m}_std": std, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         md.append("| " + " | ".join(cells) + " |")
         records.append(record)
-    text = ("Final metrics: mean ± sample std over seeds [95% bootstrap CI of the mean]; diverged "
+    where = "Final metrics" if step is None else f"Metrics at step {step} (runs that reached it; 'runs' counts them)"
+    text = (f"{where}: mean ± sample std over seeds [95% bootstrap CI of the mean]; diverged "
             "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.md").write_text(text)
-    with open(out / "comparison.csv", "w", newline="") as f:
+    stem = "comparison" if step is None else f"comparison-step{step}"
+    (out / f"{stem}.md").write_text(text)
+    with open(out / f"{stem}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(records[0]) if records else ["solver"])
         writer.writeheader()
         writer.writerows(records)

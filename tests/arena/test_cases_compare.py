@@ -165,3 +165,17 @@ def test_compare_in_parallel_processes_matches_serial(tmp_path):
         b = (tmp_path / "parallel" / "sim" / f"seed{seed}" / "metrics.jsonl").read_text().splitlines()
         strip = lambda lines: [l.split('"loss_row"')[1] for l in lines]  # drop the timing fields
         assert strip(a) == strip(b)
+
+
+def test_table_at_a_step_uses_that_evaluation(tmp_path, capsys):
+    case = write(tmp_path, TINY)
+    out = tmp_path / "tbl"
+    main(["compare", str(case), "--out", str(out), "--solvers", "ogda", "--seeds", "0", "--quiet"])
+    capsys.readouterr()
+    assert main(["table", str(out), "--step", "20"]) == 0
+    rows = list(csv.DictReader(open(out / "comparison-step20.csv")))
+    import json
+
+    at20 = [json.loads(l) for l in (out / "ogda" / "seed0" / "metrics.jsonl").read_text().splitlines()][1]
+    assert at20["step"] == 20 and float(rows[0]["nash_conv"]) == pytest.approx(at20["nash_conv"])
+    assert main(["table", str(tmp_path / "nothing")]) == 2
