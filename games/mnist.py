@@ -110,9 +110,10 @@ class MnistRnnCnn(Game):
     default) or the minimax value ``−(discriminator loss)`` (``"saturating"``).
     Images are scaled to [−1, 1], the generator's tanh range.
 
-    The defaults are sized for a CPU (the paper does not give its sizes in the text we
-    follow): latent 32, LSTM 128 units, discriminator 16/32 channels, batch 64; Adam
-    β = (0.5, 0.999) with lr 1e-3 (generator) and 2e-4 (discriminator).
+    The defaults are sized for a CPU, not copied from the paper: latent 32, LSTM 128
+    units, discriminator 16/32 channels, batch 64; Adam β = (0.5, 0.999) with lr 1e-3
+    (generator) and 2e-4 (discriminator). One step on one CPU thread takes about 0.04 s
+    (``unrolled``, K = 0), 0.2 s (K = 5) and 0.7–0.8 s (K = 20).
 
     Parameters
     ----------

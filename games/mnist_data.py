@@ -123,7 +123,7 @@ def _load_idx_folder(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(f"data_dir {str(folder)!r} is not a folder; give the folder that holds the MNIST IDX files")
     parts = []
     for prefix in ("train", "t10k"):
-        if split == "train" and prefix == "t10k" or split == "test" and prefix == "train":
+        if (split == "train" and prefix == "t10k") or (split == "test" and prefix == "train"):
             continue
         required = prefix == "train" or split == "test"
         img_path = _find(folder, f"{prefix}-images-idx3-ubyte", required)
