@@ -67,6 +67,14 @@ def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "label": cfg.label, "seed": cfg.seed}
 
 
+def _worker_init() -> None:
+    """Workers ignore Ctrl-C between runs (the parent stops them); inside a run,
+    :func:`arena.run.train` installs its own handler, which checkpoints first."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _same_config(run_dir: Path, cfg: RunConfig) -> bool:
     path = run_dir / "config.toml"
     if not path.exists():
@@ -147,7 +155,8 @@ def compare(
     else:
         import multiprocessing
 
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
         futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
         try:
             for i, future in enumerate(as_completed(futures), 1):
