@@ -98,7 +98,9 @@ def player_gradients(
     """
     players = list(game.player_names if players is None else players)
     with torch.enable_grad():
-        leaves = {p: {k: v.detach().requires_grad_() for k, v in ps.items()} for p, ps in params.items()}
+        # only the differentiated players' parameters need a graph (saves the others' backward)
+        wanted = set(players)
+        leaves = {p: {k: v.detach().requires_grad_(p in wanted) for k, v in ps.items()} for p, ps in params.items()}
         losses = checked_losses(game, leaves, batch)
         grads: dict[str, dict[str, Tensor]] = {}
         for n, p in enumerate(players):
