@@ -18,7 +18,7 @@ from torch.func import functional_call
 from games.errors import GameContractError
 from players.base import Params, init_params
 
-__all__ = ["Game", "ZeroSumGame", "JointParams", "checked_losses", "OptimizerSpec"]
+__all__ = ["Game", "ZeroSumGame", "JointParams", "checked_losses", "OptimizerSpec", "complete_interaction_graph"]
 
 JointParams = dict[str, Params]
 #: A per-player optimizer as plain data, e.g. ``{"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]}``.
@@ -149,3 +149,11 @@ def checked_losses(game: Game, params: JointParams, batch: Any) -> dict[str, Ten
                 "(reduce it with .mean() or .sum())"
             )
     return dict(losses)
+
+
+def complete_interaction_graph(players: tuple[str, ...]) -> nx.DiGraph:
+    """Every player's loss depends on every player (self-loops included): the declared
+    graph of games such as GANs and matrix games, which need not derive it from the losses."""
+    graph = nx.DiGraph()
+    graph.add_edges_from((j, i) for i in players for j in players)
+    return graph

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from games.base import Game, JointParams
+from games.base import Game, JointParams, complete_interaction_graph
 from games.errors import ConfigError
 from games.nash import nash_conv_bimatrix, zero_sum_nash
 from games.registry import Registry
@@ -100,9 +100,7 @@ class MatrixGame(Game):
         return names + (("distance_to_nash",) if self.zero_sum else ())
 
     def interaction_graph(self) -> nx.DiGraph:
-        graph = nx.DiGraph()
-        graph.add_edges_from([("row", "row"), ("col", "row"), ("row", "col"), ("col", "col")])
-        return graph
+        return complete_interaction_graph(self.player_names)
 
     def nash_strategies(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The LP equilibrium ``(x*, y*)`` of a zero-sum game, else ``None``."""

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from games.base import Game, JointParams, OptimizerSpec
+from games.base import Game, JointParams, OptimizerSpec, complete_interaction_graph
 from games.digit_classifier import CLASS_METRIC_NAMES, ClassifierSettings, TrainedClassifier, class_metrics, load_or_train
 from games.errors import ConfigError
 from games.mnist_data import load_digits, to_unit_range
@@ -251,10 +251,7 @@ class MnistRnnCnn(Game):
         return {"generator": g_loss, "discriminator": d_loss}
 
     def interaction_graph(self) -> nx.DiGraph:
-        graph = nx.DiGraph()
-        names = ("generator", "discriminator")
-        graph.add_edges_from((j, i) for i in names for j in names)
-        return graph
+        return complete_interaction_graph(self.player_names)
 
     def default_optimizers(self) -> dict[str, OptimizerSpec]:
         betas = [0.5, 0.999]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from games.base import Game, JointParams, OptimizerSpec
+from games.base import Game, JointParams, OptimizerSpec, complete_interaction_graph
 from games.errors import ConfigError
 from games.registry import Registry
 from players import MLP
@@ -247,10 +247,7 @@ class MixtureOfGaussians(Game):
         return {"generator": g_loss, "discriminator": d_loss}
 
     def interaction_graph(self) -> nx.DiGraph:
-        graph = nx.DiGraph()
-        names = ("generator", "discriminator")
-        graph.add_edges_from((j, i) for i in names for j in names)
-        return graph
+        return complete_interaction_graph(self.player_names)
 
     def default_optimizers(self) -> dict[str, OptimizerSpec]:
         return {
