@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from games.errors import ConfigError, DiffgamesError, DivergenceError
-
 __all__ = ["main", "parse_seeds", "parse_kv"]
 
 EXAMPLES = {
@@ -43,11 +41,14 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
     except ValueError:
+        from games.errors import ConfigError
+
         raise ConfigError(f"--seeds must look like 0-4 or 0,2,5; got {text!r}") from None
     return seeds
 
 
 def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
+    from games.errors import ConfigError
     from games.registry import parse_option_value
 
     options = {}
@@ -135,7 +136,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from arena import commands  # heavy imports (torch) only once the arguments parse
+    try:
+        # heavy imports (torch, scipy) only once the arguments parse, and inside the
+        # try so that Ctrl-C while starting up ends with one line, not a traceback
+        from arena import commands
+        from arena.run import Interrupted
+        from games.errors import DiffgamesError, DivergenceError
+    except KeyboardInterrupt:
+        print("\ndiffgames: interrupted while starting; nothing was run", file=sys.stderr)
+        return 130
 
     try:
         return getattr(commands, f"cmd_{args.command}")(args) or 0
@@ -143,8 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"diffgames: {exc}", file=sys.stderr)
         return 2
     except DiffgamesError as exc:
-        from arena.run import Interrupted
-
         if isinstance(exc, Interrupted):
             print(f"\ndiffgames: {exc}", file=sys.stderr)
             return 128 + exc.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM

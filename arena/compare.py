@@ -9,10 +9,13 @@ the number of diverged runs, and the training time per step.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -73,6 +76,26 @@ def _worker_init() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore Ctrl-C while worker processes are spawned.
+
+    A spawned interpreter that starts with SIGINT ignored never installs
+    Python's KeyboardInterrupt handler, so a Ctrl-C that arrives while a worker
+    is still importing (before :func:`_worker_init` runs) cannot print a
+    traceback from inside its imports.  Once a run starts, :func:`arena.run.train`
+    installs its own handler, which checkpoints first.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be changed from the main thread
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _same_config(run_dir: Path, cfg: RunConfig) -> bool:
@@ -157,7 +180,8 @@ def compare(
 
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init)
-        futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
+        with _sigint_ignored():  # workers are spawned by submit and inherit SIG_IGN
+            futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
         try:
             for i, future in enumerate(as_completed(futures), 1):
                 cfg = futures[future]
