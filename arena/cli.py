@@ -98,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--solvers", help="comma-separated solver labels (default: all of the case's)")
     compare.add_argument("--seeds", help="e.g. 0-4 or 0,2 (default: the case's)")
     compare.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    compare.add_argument("--threads", type=int, help="torch threads per process (default: cores // jobs); "
+                         "use 1 when other work shares the machine")
     compare.add_argument("--steps", type=int, help="override the case's step count (a shorter run)")
     compare.add_argument("--eval-every", type=int, help="override the case's evaluation interval")
     compare.add_argument("--device", default=None)

@@ -134,10 +134,10 @@ def _metric_names(case: Case) -> list[str]:
 
 
 def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: bool, overrides: dict,
-                        vectorize: bool = False) -> int:
+                        vectorize: bool = False, threads: int | None = None) -> int:
     metrics = _metric_names(case)
     results = compare(case, out, labels=labels, seeds=seeds, jobs=jobs, quiet=quiet, overrides=overrides,
-                      metric_names=metrics, vectorize=vectorize)
+                      metric_names=metrics, vectorize=vectorize, threads=threads)
     table = aggregate(results, out, metrics)
     figures = _plot_comparison_dir(out, case, results)
     ok, claims = verify(case, results)
@@ -156,7 +156,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{case.name}")
     overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device,
                  "compile": args.compile or None}
-    return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides, args.vectorize)
+    return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides, args.vectorize,
+                               args.threads)
 
 
 def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:

@@ -131,6 +131,7 @@ def compare(
     overrides: dict[str, Any] | None = None,
     metric_names: list[str] | None = None,
     vectorize: bool = False,
+    threads: int | None = None,
 ) -> list[RunResult]:
     """Run every chosen solver × seed of ``case`` under ``out`` and return the results.
 
@@ -150,7 +151,10 @@ def compare(
             continue
         todo.append(cfg)
     jobs = max(1, min(jobs, len(todo) or 1))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if threads is None:  # share the cores: more threads than cores slows torch down a lot
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+    elif threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
     metrics = metric_names or []
     started = time.perf_counter()
     if todo and not quiet:

@@ -1,0 +1,39 @@
+"""compare's process handling: Ctrl-C while workers start, thread counts."""
+import pytest
+
+def _sigint_disposition(queue) -> None:
+    import signal
+
+    queue.put(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+
+
+def test_workers_spawned_under_sigint_ignored_start_without_a_keyboardinterrupt_handler():
+    # A worker still importing when Ctrl-C arrives must not print a traceback: it can
+    # only be safe if the interpreter starts with SIGINT ignored.
+    import multiprocessing
+
+    from arena.compare import _sigint_ignored
+
+    context = multiprocessing.get_context("spawn")
+    results = []
+    for guarded in (True, False):
+        queue = context.Queue()
+        process = context.Process(target=_sigint_disposition, args=(queue,))
+        if guarded:
+            with _sigint_ignored():
+                process.start()
+        else:
+            process.start()
+        results.append(queue.get(timeout=60))
+        process.join(timeout=60)
+    assert results == [True, False]
+
+
+def test_compare_rejects_a_thread_count_below_one(tmp_path):
+    from arena.cases import find_case, load_case
+    from arena.compare import compare
+    from games.errors import ConfigError
+
+    case = load_case(find_case("quickstart"))
+    with pytest.raises(ConfigError, match="threads must be >= 1"):
+        compare(case, tmp_path / "out", labels=[case.solvers[0].label], seeds=[0], threads=0, quiet=True)
