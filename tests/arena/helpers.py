@@ -9,13 +9,19 @@ from games.base import Game
 
 
 class _Scalar(nn.Module):
-    def __init__(self, start: float):
+    """One scalar parameter starting at ``start``, or, when ``start`` is None, at a
+    seed-dependent value in [2, 14)."""
+
+    def __init__(self, start: float | None):
         super().__init__()
         self.start = start
         self.value = nn.Parameter(torch.zeros(()))
 
     def reset_parameters(self, generator):
-        self.value.fill_(self.start)
+        if self.start is None:
+            self.value.fill_(float(2 + 12 * torch.rand((), generator=generator, dtype=torch.float64)))
+        else:
+            self.value.fill_(self.start)
 
 
 class NaNAtStep(Game):
@@ -40,5 +46,15 @@ class NaNAtStep(Game):
         return ("a",)
 
 
+class NaNAtRandomStep(NaNAtStep):
+    """:class:`NaNAtStep` with ``a`` starting at a seed-dependent value in [2, 14), so it
+    turns NaN at a step that depends on the seed."""
+
+    def __init__(self):
+        self.players = {"a": _Scalar(None), "b": _Scalar(None)}
+
+
 if "test-nan-at-step" not in games.available():
     games.register("test-nan-at-step", "a game whose loss turns NaN at step k+1")(NaNAtStep)
+if "test-nan-at-random-step" not in games.available():
+    games.register("test-nan-at-random-step", "turns NaN at a seed-dependent step")(NaNAtRandomStep)

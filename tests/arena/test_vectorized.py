@@ -137,42 +137,9 @@ def test_stacked_unrolled_step_reuses_the_generator_pass_and_equals_each_seed(mo
                 assert float((out[p][k][s] - alone[p][k]).norm()) <= 1e-12 * float(update), (s, p, k)
 
 
-class _RandomStart(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.value = torch.nn.Parameter(torch.zeros(()))
-
-    def reset_parameters(self, generator):
-        self.value.fill_(float(2 + 12 * torch.rand((), generator=generator, dtype=torch.float64)))
-
-
-class NaNAtRandomStep(games.Game):
-    """Player ``a`` descends ``a`` from a seed-dependent start in [2, 14) (SGD lr 1: one
-    unit a step); ``b``'s loss holds ``sqrt(a)``, so it turns NaN once ``a < 0`` — at a
-    step that depends on the seed."""
-
-    def __init__(self):
-        self.players = {"a": _RandomStart(), "b": _RandomStart()}
-
-    def losses(self, params, batch):
-        a, b = params["a"]["value"], params["b"]["value"]
-        return {"a": a, "b": b * b + torch.sqrt(a)}
-
-    def default_optimizers(self):
-        return {"a": {"name": "sgd", "lr": 1.0}, "b": {"name": "sgd", "lr": 0.1}}
-
-    def evaluate(self, params, generator):
-        return {"a": float(params["a"]["value"])}
-
-    def metric_names(self):
-        return ("a",)
-
-
-if "test-nan-at-random-step" not in games.available():
-    games.register("test-nan-at-random-step", "turns NaN at a seed-dependent step")(NaNAtRandomStep)
-
-
 def test_a_diverging_seed_ends_like_train_and_the_others_go_on(tmp_path):
+    import tests_arena_helpers  # noqa: F401  (registers test-nan-at-random-step)
+
     kw = dict(game="test-nan-at-random-step", solver="simultaneous", steps=9, eval_every=2)
     seeds = [0, 1, 2, 3, 4, 5]
     alone = _configs(tmp_path, "alone", seeds, **kw)

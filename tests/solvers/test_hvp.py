@@ -104,7 +104,7 @@ class Dense:
     def lookahead(self, alpha, shaping):
         out = []
         for k, i in enumerate(self.names):
-            si, d = self.slices[i], self.xi[self.slices[i]].clone()
+            d = self.xi[self.slices[i]].clone()
             for j in self.opponents(i):
                 sj = self.slices[j]
                 d = d - alpha * self.block(i, j) @ self.xi[sj]  # (H_o ξ)_i

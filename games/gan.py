@@ -1,0 +1,57 @@
+"""What every bundled GAN shares: the two players and the cross-entropy losses.
+
+The discriminator minimises ``−E log D(x) − E log(1 − D(G(z)))`` (Goodfellow et al.
+2014, Eq. 1). The generator minimises either ``−E log D(G(z))`` — the non-saturating
+loss of the same paper (Sec. 3), the default — or the minimax value itself, the
+negated discriminator loss (``"saturating"``), which is what Metz et al.'s reference
+notebook optimises.
+"""
+from __future__ import annotations
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from games.base import Game, JointParams, complete_interaction_graph
+from games.errors import ConfigError
+
+__all__ = ["GANGame", "GENERATOR_LOSSES", "check_generator_loss"]
+
+GENERATOR_LOSSES = ("non-saturating", "saturating")
+
+
+def check_generator_loss(game: str, value: str) -> str:
+    """Return ``value`` when it names a generator loss, else a ConfigError naming ``game``."""
+    if value not in GENERATOR_LOSSES:
+        raise ConfigError(f"{game}: generator_loss must be 'non-saturating' or 'saturating', got {value!r}")
+    return value
+
+
+class GANGame(Game):
+    """A game of a ``generator`` and a ``discriminator`` (one logit per input).
+
+    Subclasses set ``generator_loss`` and make ``sample`` return ``{"real", "z"}``.
+    """
+
+    generator_loss: str = "non-saturating"
+
+    def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        dtype = next(iter(params["generator"].values())).dtype
+        # no-ops unless a float32 batch meets float64 parameters (sample() knows no dtype)
+        fake = self.call("generator", params, batch["z"].to(dtype))
+        real = batch["real"].to(dtype)
+        n = real.shape[0]
+        # one discriminator pass over real and fake: unrolling calls this K+2 times a step
+        logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)
+        real_logits, fake_logits = logits[:n], logits[n:]
+        # −log σ(a) = softplus(−a) and −log(1 − σ(a)) = softplus(a), stable for large |a|
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        if self.generator_loss == "saturating":
+            g_loss = -d_loss
+        else:
+            g_loss = F.softplus(-fake_logits).mean()
+        return {"generator": g_loss, "discriminator": d_loss}
+
+    def interaction_graph(self) -> nx.DiGraph:
+        return complete_interaction_graph(self.player_names)
