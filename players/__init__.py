@@ -5,7 +5,8 @@ A player is a :class:`torch.nn.Module`. Its parameters travel as a plain dict
 :func:`torch.func.functional_call`.
 """
 from players.base import Params, Player, init_params, num_parameters
+from players.image import ColumnLSTMGenerator, ConvDiscriminator
 from players.mixed import MixedStrategy
 from players.mlp import MLP
 
-__all__ = ["Params", "Player", "init_params", "num_parameters", "MixedStrategy", "MLP"]
+__all__ = ["Params", "Player", "init_params", "num_parameters", "MixedStrategy", "MLP", "ColumnLSTMGenerator", "ConvDiscriminator"]
