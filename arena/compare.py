@@ -14,6 +14,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -211,14 +212,20 @@ def compare(
 
 
 def load_runs(out: Path) -> list[RunResult]:
-    """Every run directory ``<out>/<label>/seed<k>`` (or ``out`` itself when it is a run)."""
+    """Every run directory ``<out>/<label>/seed<k>`` (or ``out`` itself when it is a run),
+    in natural order of label, then seed: ``unrolled-k5`` before ``unrolled-k10``."""
     out = Path(out)
-    dirs = [out] if (out / "config.toml").exists() else sorted(p.parent for p in out.glob("*/seed*/config.toml"))
+    dirs = [out] if (out / "config.toml").exists() else [p.parent for p in out.glob("*/seed*/config.toml")]
     results = []
     for d in dirs:
         cfg = RunConfig.load(d / "config.toml")
         results.append(RunResult(cfg.label, cfg.seed, d, _summary(d), read_metrics(d)))
-    return results
+    return sorted(results, key=lambda r: (_natural_key(r.label), r.seed))
+
+
+def _natural_key(text: str) -> list[tuple[int, int | str]]:
+    # digits compare as numbers; the leading 0/1 keeps ints and strings from meeting
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part]
 
 
 def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:

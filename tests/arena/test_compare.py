@@ -37,3 +37,17 @@ def test_compare_rejects_a_thread_count_below_one(tmp_path):
     case = load_case(find_case("quickstart"))
     with pytest.raises(ConfigError, match="threads must be >= 1"):
         compare(case, tmp_path / "out", labels=[case.solvers[0].label], seeds=[0], threads=0, quiet=True)
+
+
+def test_runs_load_in_natural_label_order_then_seed(tmp_path):
+    # plots and tables list unrolled-k5 before unrolled-k10, as a reader expects
+    from arena.compare import load_runs
+    from arena.config import RunConfig
+
+    for label in ("unrolled-k20", "unrolled-k5", "unrolled-k0", "unrolled-k10"):
+        for seed in (10, 2):
+            run = tmp_path / label / f"seed{seed}"
+            run.mkdir(parents=True)
+            RunConfig(game="rps", solver="simultaneous", label=label, seed=seed, out=str(run)).save(run / "config.toml")
+    order = [(r.label, r.seed) for r in load_runs(tmp_path)]
+    assert order == [(f"unrolled-k{k}", s) for k in (0, 5, 10, 20) for s in (2, 10)]
