@@ -59,6 +59,11 @@ class RunConfig:
         if not self.label:
             self.label = self.solver
 
+    def snapshot_at(self, step: int) -> bool:
+        """Whether to save the parameters at ``step``: a listed step, or the final step when
+        any are listed (a run shortened with ``--steps`` still shows where it ended)."""
+        return step in self.snapshot_steps or (bool(self.snapshot_steps) and step == self.steps)
+
     @property
     def torch_dtype(self) -> torch.dtype:
         return DTYPES[self.dtype]

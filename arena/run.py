@@ -188,7 +188,7 @@ def train(
     started = time.perf_counter() - wall_time
 
     def snapshot() -> None:
-        if step in config.snapshot_steps:
+        if config.snapshot_at(step):
             snap_dir.mkdir(exist_ok=True)
             buffer_path = snap_dir / f"step-{step:09d}.pt"
             torch.save(params, buffer_path)

@@ -302,7 +302,7 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False) -> list[dict
             f.write(json.dumps(row) + "\n")
 
     def snapshot(i: int) -> None:
-        if step in configs[i].snapshot_steps:
+        if configs[i].snapshot_at(step):
             (outs[i] / "snapshots").mkdir(exist_ok=True)
             torch.save(seed_params(i), outs[i] / "snapshots" / f"step-{step:09d}.pt")
 

@@ -59,7 +59,7 @@ def _assert_same_runs(alone: list[RunConfig], vectorized: list[RunConfig], rtol:
 @pytest.mark.parametrize("solver, options", [("alternating", {}), ("unrolled", {"unroll_steps": 3})])
 def test_tiny_mog_seeds_match_separate_runs(tmp_path, solver, options):
     kw = dict(game="mog", game_options=TINY_MOG, solver=solver, solver_options=options, steps=12,
-              eval_every=4, snapshot_steps=[0, 12])
+              eval_every=4, snapshot_steps=[0, 8, 50])
     alone = _configs(tmp_path, "alone", [0, 1, 2], **kw)
     vectorized = _configs(tmp_path, "vectorized", [0, 1, 2], **kw)
     for c in alone:
@@ -67,9 +67,9 @@ def test_tiny_mog_seeds_match_separate_runs(tmp_path, solver, options):
     summaries = train_vectorized(vectorized, quiet=True)
     assert [s["seed"] for s in summaries] == [0, 1, 2]
     _assert_same_runs(alone, vectorized, rtol=1e-5)
-    for c in vectorized:
+    for c in alone + vectorized:  # the listed steps within the run, and the final step
         assert sorted(p.name for p in (Path(c.out) / "snapshots").iterdir()) == [
-            "step-000000000.pt", "step-000000012.pt"]
+            "step-000000000.pt", "step-000000008.pt", "step-000000012.pt"]
     # the seeds really differ, so matching them is not trivial
     finals = [_rows(c.out)[-1]["loss_generator"] for c in vectorized]
     assert len(set(finals)) == 3
