@@ -34,6 +34,7 @@ from arena.config import RunConfig, resolve_device
 from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate
 from games.base import Game, JointParams, checked_losses
 from games.errors import ConfigError
+from solvers.unrolled import same_arguments
 
 __all__ = ["train_vectorized", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
 
@@ -71,21 +72,9 @@ def _unwrap(x: Any) -> tuple[Any, int | None, int | None]:
 
 
 def _same_keys(a: tuple, b: tuple) -> bool:
-    if len(a) != len(b):
-        return False
-    for (x, dx), (y, dy) in zip(a, b):
-        if dx != dy:
-            return False
-        if x is y:
-            continue
-        if isinstance(x, Tensor) or isinstance(y, Tensor):
-            return False
-        try:
-            if not bool(x == y):
-                return False
-        except Exception:  # noqa: BLE001 - an argument we cannot compare is a miss
-            return False
-    return True
+    """Same arguments (see :func:`solvers.unrolled.same_arguments`) with the same vmap dims."""
+    return (len(a) == len(b) and all(dx == dy for (_, dx), (_, dy) in zip(a, b))
+            and same_arguments([x for x, _ in a], [y for y, _ in b]))
 
 
 @contextmanager

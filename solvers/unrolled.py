@@ -29,7 +29,7 @@ from games.errors import ConfigError
 from solvers.base import OptimizersOption, Solver, detach_losses, own_gradient_fn, player_gradients
 from solvers.optim import SGD, Adam, BaseOptimizer
 
-__all__ = ["Unrolled", "reuse_calls"]
+__all__ = ["Unrolled", "reuse_calls", "same_arguments"]
 
 
 def _transforms_active() -> bool:
@@ -39,7 +39,9 @@ def _transforms_active() -> bool:
     return bool(torch.compiler.is_compiling())
 
 
-def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+def same_arguments(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """Whether two argument lists are the same call's: the same tensors (by identity) and
+    equal plain values. Used to recognise a repeated game call whose result can be reused."""
     if len(a) != len(b):
         return False
     for x, y in zip(a, b):
@@ -81,7 +83,7 @@ def reuse_calls(game: Game, players: Iterable[str]) -> Iterator[None]:
         own = tuple(params[player].values())
         kw = tuple(sorted(kwargs.items()))
         for p, own_c, args_c, kw_c, out in cache:
-            if p == player and _same(own_c, own) and _same(args_c, args) and _same(kw_c, kw):
+            if p == player and same_arguments(own_c, own) and same_arguments(args_c, args) and same_arguments(kw_c, kw):
                 return out
         out = original(player, params, *args, **kwargs)
         cache.append((player, own, args, kw, out))
