@@ -34,7 +34,7 @@ from arena.config import RunConfig, resolve_device
 from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate
 from games.base import Game, JointParams, checked_losses
 from games.errors import ConfigError
-from solvers.unrolled import same_arguments
+from solvers.unrolled import replaced_call, same_arguments
 
 __all__ = ["train_vectorized", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
 
@@ -86,7 +86,7 @@ def _batched_reuse(game: Game, players: frozenset[str], cache: dict) -> Iterator
     a hit wraps it again at the current ``vmap`` level. Anything unexpected is a miss.
     """
     entries = cache.setdefault("vmap", [])
-    had_own, original = "call" in vars(game), game.call
+    original = game.call
 
     def call(player: str, params: JointParams, *args: Any, **kwargs: Any) -> Any:
         if player not in players or kwargs:
@@ -107,14 +107,8 @@ def _batched_reuse(game: Game, players: frozenset[str], cache: dict) -> Iterator
             entries.append((player, key_own, key_args, physical, bdim))
         return out
 
-    game.call = call  # type: ignore[method-assign]
-    try:
+    with replaced_call(game, call):
         yield
-    finally:
-        if had_own:
-            game.call = original  # type: ignore[method-assign]
-        else:
-            del game.call
 
 
 class StackedGame(Game):

@@ -29,7 +29,7 @@ from games.errors import ConfigError
 from solvers.base import OptimizersOption, Solver, detach_losses, own_gradient_fn, player_gradients
 from solvers.optim import SGD, Adam, BaseOptimizer
 
-__all__ = ["Unrolled", "reuse_calls", "same_arguments"]
+__all__ = ["Unrolled", "reuse_calls", "replaced_call", "same_arguments"]
 
 
 def _transforms_active() -> bool:
@@ -58,6 +58,21 @@ def same_arguments(a: Sequence[Any], b: Sequence[Any]) -> bool:
 
 
 @contextmanager
+def replaced_call(game: Game, call: Any) -> Iterator[None]:
+    """Within the block, ``game.call`` is ``call``; afterwards the game's own (an instance
+    attribute set before) or its class's method again."""
+    had_own, original = "call" in vars(game), vars(game).get("call")
+    game.call = call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if had_own:
+            game.call = original  # type: ignore[method-assign]
+        else:
+            del game.call
+
+
+@contextmanager
 def reuse_calls(game: Game, players: Iterable[str]) -> Iterator[None]:
     """Within the block, :meth:`Game.call` of any of ``players`` returns its earlier output
     when called again with the *same* parameter tensors and the *same* arguments (identity
@@ -73,7 +88,6 @@ def reuse_calls(game: Game, players: Iterable[str]) -> Iterator[None]:
     :class:`arena.vectorized.StackedGame`, whose players run under ``vmap``).
     """
     players = set(players)
-    had_own = "call" in vars(game)
     original = game.call
     cache: list[tuple[str, tuple[Tensor, ...], tuple[Any, ...], tuple[Any, ...], Any]] = []
 
@@ -90,15 +104,11 @@ def reuse_calls(game: Game, players: Iterable[str]) -> Iterator[None]:
         return out
 
     previous_context = vars(game).get("reuse_context")
-    game.call = call  # type: ignore[method-assign]
     game.reuse_context = (frozenset(players), {})  # type: ignore[attr-defined]
     try:
-        yield
+        with replaced_call(game, call):
+            yield
     finally:
-        if had_own:
-            game.call = original  # type: ignore[method-assign]
-        else:
-            del game.call
         if previous_context is None:
             del game.reuse_context
         else:
