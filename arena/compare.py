@@ -73,7 +73,12 @@ def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
 
 def _worker_init() -> None:
     """Workers ignore Ctrl-C between runs (the parent stops them); inside a run,
-    :func:`arena.run.train` installs its own handler, which checkpoints first."""
+    :func:`arena.run.train` installs its own handler, which checkpoints first.
+
+    Workers spawned under :func:`_sigint_ignored` already start that way; this covers
+    ``compare`` called off the main thread, where the parent cannot change signal handlers
+    while spawning (a Ctrl-C during a worker's imports may then still print a traceback).
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
