@@ -57,6 +57,17 @@ class Game(abc.ABC):
     def losses(self, params: JointParams, batch: Any) -> dict[str, Tensor]:
         """Every player's scalar loss at the joint parameters."""
 
+    def losses_of(self, params: JointParams, batch: Any, players: tuple[str, ...]) -> dict[str, Tensor]:
+        """The losses of ``players`` only (a dict holding at least those players).
+
+        Optional: solvers that need some players' losses (alternating descent updates one
+        player at a time) call this. The default computes every loss; a game overrides it
+        when some losses need less work, e.g. a GAN's generator loss needs no
+        discriminator pass over the real data. It must give the same values as
+        :meth:`losses` (up to floating-point rounding).
+        """
+        return self.losses(params, batch)
+
     def sample(self, generator: torch.Generator, device: torch.device | str) -> Any:
         """Data and noise for one step; ``None`` for deterministic games."""
         return None
@@ -127,18 +138,31 @@ class ZeroSumGame(Game):
         return {first: v, second: -v}
 
 
-def checked_losses(game: Game, params: JointParams, batch: Any) -> dict[str, Tensor]:
-    """Call ``game.losses`` and check it returned one scalar tensor per player."""
-    losses = game.losses(params, batch)
+def checked_losses(
+    game: Game, params: JointParams, batch: Any, players: tuple[str, ...] | None = None
+) -> dict[str, Tensor]:
+    """Call ``game.losses`` and check it returned one scalar tensor per player.
+
+    With ``players`` (a subset of the game's players), call ``game.losses_of`` instead and
+    return only those players' losses.
+    """
+    subset = players is not None and set(players) != set(game.player_names)
+    method = "losses_of" if subset else "losses"
+    losses = game.losses_of(params, batch, tuple(players)) if subset else game.losses(params, batch)
     if not isinstance(losses, Mapping):
         raise GameContractError(
-            f"{game!r}: losses() must return a dict {{player: scalar tensor}}, got {type(losses).__name__}"
+            f"{game!r}: {method}() must return a dict {{player: scalar tensor}}, got {type(losses).__name__}"
         )
-    expected = set(game.player_names)
+    if subset:
+        missing = sorted(set(players) - set(losses))
+        if missing:
+            raise GameContractError(f"{game!r}: losses_of() was asked for {sorted(players)} but returned no loss for {missing}")
+        losses = {p: losses[p] for p in players}
+    expected = set(game.player_names if not subset else players)
     if set(losses) != expected:
         missing, extra = sorted(expected - set(losses)), sorted(set(losses) - expected)
         raise GameContractError(
-            f"{game!r}: losses() must return exactly one loss per player "
+            f"{game!r}: {method}() must return exactly one loss per player "
             f"{sorted(expected)}; missing {missing}, unexpected {extra}"
         )
     for name, loss in losses.items():

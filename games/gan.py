@@ -53,5 +53,15 @@ class GANGame(Game):
             g_loss = F.softplus(-fake_logits).mean()
         return {"generator": g_loss, "discriminator": d_loss}
 
+    def losses_of(self, params: JointParams, batch: dict[str, Tensor], players: tuple[str, ...]) -> dict[str, Tensor]:
+        # The non-saturating generator loss sees only fake samples: alternating descent's
+        # generator step then back-propagates through the discriminator on half the rows.
+        if tuple(players) != ("generator",) or self.generator_loss == "saturating":
+            return self.losses(params, batch)
+        dtype = next(iter(params["generator"].values())).dtype
+        fake = self.call("generator", params, batch["z"].to(dtype))
+        fake_logits = self.call("discriminator", params, fake).squeeze(-1)
+        return {"generator": F.softplus(-fake_logits).mean()}
+
     def interaction_graph(self) -> nx.DiGraph:
         return complete_interaction_graph(self.player_names)

@@ -13,6 +13,7 @@ Each player's base optimizer (:mod:`solvers.optim`) comes from the solver's
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -56,7 +57,26 @@ class Solver:
         return resolved
 
     def optimizers(self, game: Game) -> dict[str, BaseOptimizer]:
-        """Each player's base optimizer (the game's recommendation fills the gaps)."""
+        """Each player's base optimizer (the game's recommendation fills the gaps).
+
+        Resolved once per game: validating the specs costs ~0.7 ms, a tenth of a small
+        GAN's step. Treat the returned dict as read-only.
+        """
+        cached = self.__dict__.get("_optimizers_for")
+        if cached is not None and cached[0]() is game:
+            return cached[1]
+        resolved = self._optimizers_uncached(game)
+        try:
+            self._optimizers_for = (weakref.ref(game), resolved)
+        except TypeError:  # a game object that cannot be weakly referenced: no cache
+            pass
+        return resolved
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the cache holds a weak reference, which cannot be pickled (solvers travel to workers)
+        return {k: v for k, v in self.__dict__.items() if k != "_optimizers_for"}
+
+    def _optimizers_uncached(self, game: Game) -> dict[str, BaseOptimizer]:
         defaults = {p: make_optimizer(s) for p, s in game.default_optimizers().items()}
         if self._optimizer_option is None:
             return defaults
@@ -101,7 +121,7 @@ def player_gradients(
         # only the differentiated players' parameters need a graph (saves the others' backward)
         wanted = set(players)
         leaves = {p: {k: v.detach().requires_grad_(p in wanted) for k, v in ps.items()} for p, ps in params.items()}
-        losses = checked_losses(game, leaves, batch)
+        losses = checked_losses(game, leaves, batch, tuple(players))
         grads: dict[str, dict[str, Tensor]] = {}
         for n, p in enumerate(players):
             tensors = list(leaves[p].values())

@@ -14,18 +14,27 @@ def test_workers_spawned_under_sigint_ignored_start_without_a_keyboardinterrupt_
 
     from arena.compare import _sigint_ignored
 
+    import signal
+
     context = multiprocessing.get_context("spawn")
     results = []
-    for guarded in (True, False):
-        queue = context.Queue()
-        process = context.Process(target=_sigint_disposition, args=(queue,))
-        if guarded:
-            with _sigint_ignored():
+    # pytest itself may run with SIGINT ignored (started in the background by a
+    # non-interactive shell), which every child would inherit: start from Python's
+    # normal Ctrl-C handler so that the unguarded case tests something.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for guarded in (True, False):
+            queue = context.Queue()
+            process = context.Process(target=_sigint_disposition, args=(queue,))
+            if guarded:
+                with _sigint_ignored():
+                    process.start()
+            else:
                 process.start()
-        else:
-            process.start()
-        results.append(queue.get(timeout=60))
-        process.join(timeout=60)
+            results.append(queue.get(timeout=60))
+            process.join(timeout=60)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert results == [True, False]
 
 

@@ -199,6 +199,42 @@ def test_losses_run_the_discriminator_once():
     assert calls == [2 * 64]  # one pass over cat(real, fake), not two
 
 
+@pytest.mark.parametrize("generator_loss, d_rows", [("non-saturating", [64]), ("saturating", [2 * 64])])
+def test_generator_loss_alone_equals_the_full_losses(generator_loss, d_rows):
+    # alternating descent's generator step asks for the generator's loss only: the
+    # non-saturating one needs the discriminator on the 64 fake rows, not on real + fake
+    game = games.make("mog", generator_loss=generator_loss, **TINY)
+    params, batch = game.init_params(0, dtype=torch.float64), game.sample(gen(0), "cpu")
+    calls = []
+    handle = game.players["discriminator"].register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
+    try:
+        alone = game.losses_of(params, batch, ("generator",))
+    finally:
+        handle.remove()
+    assert calls == d_rows
+    torch.testing.assert_close(alone["generator"], game.losses(params, batch)["generator"], rtol=1e-12, atol=0)
+
+
+def test_alternating_step_equals_the_one_through_full_losses():
+    """The generator-only loss changes the work, not the step (float64)."""
+    game = games.make("mog", **TINY)
+    params, batch = game.init_params(3, dtype=torch.float64), game.sample(gen(3), "cpu")
+
+    class FullLossesOnly(type(game)):
+        def losses_of(self, params, batch, players):
+            return self.losses(params, batch)
+
+    full = games.make("mog", **TINY)
+    full.__class__ = FullLossesOnly
+    solver = solvers.make("alternating", optimizers=solvers.Adam(lr=1e-2))
+    fast, _, fast_info = solver.step(game, params, solver.init(game, params), batch)
+    slow, _, slow_info = solver.step(full, params, solver.init(full, params), batch)
+    for p in fast:
+        for k in fast[p]:
+            torch.testing.assert_close(fast[p][k], slow[p][k], rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(fast_info["losses"]["generator"], slow_info["losses"]["generator"], rtol=1e-12, atol=0)
+
+
 def test_saturating_generator_loss_differs():
     ns = games.make("mog", **TINY)
     sat = games.make("mog", generator_loss="saturating", **TINY)

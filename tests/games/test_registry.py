@@ -183,6 +183,22 @@ def test_losses_not_one_scalar_per_player_is_a_contract_error(result, words):
         solver.step(game, params, solver.init(game, params), None)
 
 
+def test_losses_of_without_an_asked_player_is_a_contract_error():
+    class ForgetsB(BadLosses):
+        def losses_of(self, params, batch, players):
+            return {"a": params["a"]["v"].sum()}
+
+    game = ForgetsB(lambda a, b: {"a": a.sum(), "b": b.sum()})
+    params = game.init_params(0)
+    with pytest.raises(GameContractError, match=r"losses_of\(\) was asked for \['b'\] but returned no loss for \['b'\]"):
+        checked_losses(game, params, None, ("b",))
+    # only the asked players' losses come back, checked as scalars
+    assert set(checked_losses(game, params, None, ("a",))) == {"a"}
+    solver = solvers.make("alternating")
+    with pytest.raises(GameContractError, match="losses_of"):
+        solver.step(game, params, solver.init(game, params), None)
+
+
 def test_derived_interaction_graph_has_only_real_dependencies():
     graph = OneWay().interaction_graph()
     assert set(graph.nodes) == {"a", "b", "c"}

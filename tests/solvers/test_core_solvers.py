@@ -288,3 +288,26 @@ def test_errors_that_need_the_game():
     solver = solvers.make("simultaneous", optimizers={"rower": SGD(lr=0.1)})
     with pytest.raises(ConfigError, match="unknown players.*'rower'"):
         solver.init(game, params)
+
+
+# --------------------------------------------------------------------------- optimizer cache
+def test_optimizers_are_resolved_once_per_game_and_the_solver_still_pickles():
+    import pickle
+
+    solver = solvers.make("alternating", optimizers={"discriminator": {"name": "sgd", "lr": 0.3}})
+    mog = games.make("mog", hidden=8, batch_size=16, latent_size=2)
+    first = solver.optimizers(mog)
+    assert solver.optimizers(mog) is first  # cached
+    assert first["discriminator"] == SGD(lr=0.3) and first["generator"] == make_optimizer(mog.default_optimizers()["generator"])
+    # another game gets its own players' optimizers, not the cached ones
+    rps = games.make("rps")
+    with pytest.raises(ConfigError, match="unknown players"):
+        solver.optimizers(rps)
+    plain = solvers.make("alternating")
+    assert set(plain.optimizers(mog)) == {"generator", "discriminator"}
+    assert set(plain.optimizers(rps)) == {"row", "col"}
+    # solvers travel to worker processes: the weakly referenced cache is left behind
+    params = mog.init_params(0)
+    solver.step(mog, params, solver.init(mog, params), mog.sample(torch.Generator().manual_seed(0), "cpu"))
+    copy_ = pickle.loads(pickle.dumps(solver))
+    assert copy_.optimizers(mog) == first

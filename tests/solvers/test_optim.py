@@ -153,6 +153,50 @@ def test_update_is_pure():
                 assert all(torch.equal(v[a], state_before[k][a]) for a in v)
 
 
+OPTIMIZERS = [
+    SGD(lr=0.1), SGD(lr=0.1, momentum=0.9), SGD(lr=0.05, momentum=0.5, nesterov=True),
+    Adam(lr=1e-3, betas=(0.5, 0.999)), Adam(lr=0.1, betas=(0.0, 0.9), eps=1e-3),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=repr)
+def test_update_without_autograd_is_bit_identical_to_the_differentiable_one(optimizer, dtype):
+    """Under ``no_grad`` the update runs as ``torch._foreach_*`` operations; it must give
+    exactly the numbers of the per-tensor path (so runs reproduce whichever path ran)."""
+    g = torch.Generator().manual_seed(1)
+    shapes = {"w1": (16, 8), "b1": (16,), "w2": (3, 16), "b2": (3,)}
+    fast = slow = {k: torch.randn(s, generator=g, dtype=dtype) for k, s in shapes.items()}
+    fast_state = slow_state = optimizer.init(fast)
+    for _ in range(6):
+        # exact zeros: Adam's guarded square root must agree at v = 0 too
+        grads = {k: torch.randn(s, generator=g, dtype=dtype) * (torch.rand(s, generator=g) > 0.3)
+                 for k, s in shapes.items()}
+        with torch.no_grad():
+            fast, fast_state = optimizer.update(grads, fast_state, fast)
+        with torch.enable_grad():
+            slow, slow_state = optimizer.update(grads, slow_state, slow)
+        for k in shapes:
+            assert torch.equal(fast[k], slow[k]), k
+        flat = lambda state: [v for x in state.values() for v in (x.values() if isinstance(x, dict) else [x])]
+        assert all(torch.equal(a, b) for a, b in zip(flat(fast_state), flat(slow_state)))
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=repr)
+def test_update_without_autograd_is_pure(optimizer):
+    params = _start(torch.float64)
+    state = optimizer.init(params)
+    for _ in range(2):  # the second step reads a non-empty state
+        before = ({k: v.clone() for k, v in params.items()},
+                  {k: (v.clone() if torch.is_tensor(v) else {a: b.clone() for a, b in v.items()}) for k, v in state.items()})
+        with torch.no_grad():
+            new, new_state = optimizer.update({k: torch.ones_like(v) for k, v in params.items()}, state, params)
+        assert all(torch.equal(params[k], before[0][k]) for k in params)
+        for k, v in state.items():
+            assert torch.equal(v, before[1][k]) if torch.is_tensor(v) else all(torch.equal(v[a], before[1][k][a]) for a in v)
+        params, state = new, new_state
+
+
 # --------------------------------------------------------------------------- derivatives
 def test_safe_sqrt_value_and_derivative():
     x = torch.tensor([0.0, 1e-300, 0.25, 4.0], dtype=torch.float64, requires_grad=True)
