@@ -204,7 +204,9 @@ def run_diagnose(args: argparse.Namespace) -> int:
         print("plot: none (no eigenvalues in the matrix-free path)")
         return 0
     out = Path(args.out or f"diagnose-{args.game}.png")
+    if not out.suffix:  # matplotlib would add ".png" itself; say the name it writes
+        out = out.with_name(out.name + ".png")
     title = f"{args.game}: eigenvalues of J ({result['eigenvalues'].size})"
-    plot_eigenvalues(result["eigenvalues"], out, title=title)
-    print(f"plot: {out}")
+    written = plot_eigenvalues(result["eigenvalues"], out, title=title)
+    print(f"plot: {written}")
     return 0

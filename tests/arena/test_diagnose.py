@@ -32,6 +32,14 @@ def test_bilinear_report_is_purely_imaginary_and_plot_is_written(tmp_path, capsy
     assert out.exists() and out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_plot_path_without_suffix_is_reported_as_written(tmp_path, capsys):
+    assert main(["diagnose", "--game", "bilinear", "--out", str(tmp_path / "eigs")]) == 0
+    text = capsys.readouterr().out
+    written = tmp_path / "eigs.png"
+    assert f"plot: {written}" in text and written.exists()
+    assert not (tmp_path / "eigs").exists()
+
+
 def test_hamiltonian_matches_gradient_norm(capsys, tmp_path):
     assert main(["diagnose", "--game", "letcher", "--out", str(tmp_path / "l.png")]) == 0
     text = capsys.readouterr().out
