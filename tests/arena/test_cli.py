@@ -121,3 +121,42 @@ def test_float64_mog_run(tmp_path):
     assert main(["run", "--game", "mog", "--game-opt", "hidden=8", "--game-opt", "batch_size=16",
                  "--game-opt", "eval_samples=100", "--solver", "alternating", "--dtype", "float64",
                  "--steps", "10", "--eval-every", "5", "--out", str(out), "--quiet"]) == 0
+
+
+# --------------------------------------------------------------------------- TensorBoard
+RUN_ARGS = ["run", "--game", "rps", "--solver", "optimistic", "--steps", "40", "--eval-every", "20", "--quiet"]
+
+
+def test_tensorboard_logs_every_metric_at_every_evaluation(tmp_path, monkeypatch):
+    # tensorboard is optional (not a test dependency): a stand-in SummaryWriter records
+    # what the run loop logs, whether or not the real package is installed
+    import types
+
+    logged, closed = [], []
+
+    class Writer:
+        def __init__(self, log_dir):
+            self.log_dir = log_dir
+
+        def add_scalar(self, tag, value, step):
+            logged.append((tag, value, step))
+
+        def close(self):
+            closed.append(self.log_dir)
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    out = tmp_path / "run"
+    assert main([*RUN_ARGS, "--out", str(out), "--tensorboard"]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        for key in ("nash_conv", "loss_row"):
+            assert (key, row[key], row["step"]) in logged, (key, row["step"])
+    assert sorted({step for _, _, step in logged}) == [0, 20, 40]
+    assert closed == [str(out / "tensorboard")]
+
+
+def test_tensorboard_without_the_package_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    assert main([*RUN_ARGS, "--out", str(tmp_path / "run"), "--tensorboard"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["diffgames: error: --tensorboard needs the tensorboard package: pip install tensorboard"]
