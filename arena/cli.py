@@ -31,18 +31,20 @@ EXAMPLES = {
 
 def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` → [0, 1, 2, 3, 4]; ``"0,3,7"`` → [0, 3, 7]."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                lo, hi = part.split("-")
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        from games.errors import ConfigError
+    from games.errors import ConfigError
 
-        raise ConfigError(f"--seeds must look like 0-4 or 0,2,5; got {text!r}") from None
+    seeds: list[int] = []
+    for part in text.split(","):
+        try:
+            lo, hi = (int(x) for x in part.split("-")) if "-" in part else (int(part), int(part))
+        except ValueError:  # also "-1": a seed is ≥ 0
+            raise ConfigError(f"--seeds must look like 0-4 or 0,2,5 (seeds ≥ 0); got {text!r}") from None
+        if hi < lo:
+            raise ConfigError(f"--seeds {text!r}: the range {part} is empty; write it low-high, e.g. {hi}-{lo}")
+        seeds.extend(range(lo, hi + 1))
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"--seeds {text!r} names seed {', '.join(map(str, repeated))} twice; each seed runs once")
     return seeds
 
 
@@ -132,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--at", help="a run directory or checkpoint file to take the parameters from")
     diagnose.add_argument("--seed", type=int, default=0)
     diagnose.add_argument("--out", help="where to save the eigenvalue plot (default diagnose-<game>.png)")
+    diagnose.add_argument("--quiet", action="store_true", help="no progress bar (large games take minutes)")
     return parser
 
 

@@ -91,8 +91,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         game=args.game, solver=args.solver, game_options=game_options,
         solver_options=parse_kv(args.solver_opt, "--solver-opt"),
         optimizers=_optimizers(args, args.game, game_options),
-        steps=1000 if args.steps is None else args.steps, eval_every=args.eval_every or 100,
-        checkpoint_every=args.checkpoint_every or 0, seed=seed, device=args.device or "cpu",
+        steps=1000 if args.steps is None else args.steps,
+        eval_every=100 if args.eval_every is None else args.eval_every,
+        checkpoint_every=0 if args.checkpoint_every is None else args.checkpoint_every, seed=seed, device=args.device or "cpu",
         dtype=args.dtype or "float32", out=args.out or f"runs/{args.game}-{args.solver}/seed{seed}",
         tensorboard=args.tensorboard, compile=args.compile,
     )
@@ -224,8 +225,20 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise ConfigError(f"{target} holds no runs (expected <label>/seed<k>/config.toml inside)")
     cfg = RunConfig.load(results[0].run_dir / "config.toml")
     metrics = list(games.make(cfg.game, **cfg.game_options).metric_names()) or None
+    if args.step is not None:
+        evaluated = sorted({row["step"] for r in results for row in r.rows})
+        if args.step not in evaluated:
+            raise ConfigError(f"no run in {target} was evaluated at step {args.step}; "
+                              f"evaluations are at steps {_summarise_steps(evaluated)}")
     print(aggregate(results, target, metrics, step=args.step))
     return 0
+
+
+def _summarise_steps(steps: list[int]) -> str:
+    """``0, 50, 100, …, 3000`` for a regular schedule; the list itself when short."""
+    if len(steps) <= 8:
+        return ", ".join(map(str, steps)) or "none"
+    return f"{steps[0]}, {steps[1]}, {steps[2]}, …, {steps[-1]}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ imaginary" is not blurred by float32 rounding. The eigenvalue plot is
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ from arena.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_la
 from arena.cli import parse_kv
 from arena.config import RunConfig
 from games.base import Game, JointParams
-from games.diagnostics import diagnose, plot_eigenvalues
+from games.diagnostics import DENSE_PARAM_CAP, diagnose, plot_eigenvalues
 from games.errors import ConfigError
+
+#: Hutchinson probes and power iterations of the matrix-free path (the library defaults)
+PROBES, ITERS = 16, 100
 
 __all__ = ["run_diagnose", "load_point", "format_report", "FIXED_POINT_TOL", "AXIS_RTOL"]
 
@@ -195,10 +199,22 @@ def run_diagnose(args: argparse.Namespace) -> int:
     game, params, where, _ = load_point(args.game, game_options, args.at, args.seed)
     params = _to_float64(params)
     batch = _to_float64(game.sample(torch.Generator().manual_seed(args.seed), "cpu"))
+    n_params = sum(t.numel() for ps in params.values() for t in ps.values())
+    bar = None
+    if n_params > DENSE_PARAM_CAP and not getattr(args, "quiet", False):
+        from tqdm import tqdm
+
+        # minutes for a network game (each step is a few Hessian-vector products in float64)
+        bar = tqdm(total=PROBES + ITERS, desc=f"matrix-free estimates ({n_params} parameters)", unit="product",
+                   leave=False, file=sys.stderr)
     try:
-        result = diagnose(game, params, batch)
+        result = diagnose(game, params, batch, max_params=DENSE_PARAM_CAP, probes=PROBES, iters=ITERS,
+                          progress=None if bar is None else bar.update)
     except (RuntimeError, TypeError) as exc:  # e.g. an op torch.func cannot differentiate twice
         raise ConfigError(f"cannot diagnose {game!r} at {where}: {type(exc).__name__}: {exc}") from None
+    finally:
+        if bar is not None:
+            bar.close()
     print(format_report(game, where, result))
     if result["eigenvalues"] is None:
         print("plot: none (no eigenvalues in the matrix-free path)")

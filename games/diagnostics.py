@@ -174,6 +174,7 @@ def spectral_norm_estimate(
     iters: int = 50,
     generator: torch.Generator | None = None,
     rtol: float = 1e-12,
+    progress: Callable[[], None] | None = None,
 ) -> float:
     """Largest singular value ``σ_max(J) = sqrt(λ_max(JᵀJ))`` by power iteration on
     ``JᵀJ`` with matrix-free products (never forms ``J``).
@@ -183,6 +184,7 @@ def spectral_norm_estimate(
     Rayleigh quotient ``‖Jv‖`` at the last unit iterate, so it approaches ``σ_max`` from
     below. The start vector is drawn from ``generator`` (seed 0 if ``None``); the
     iteration stops early once the estimate changes by less than ``rtol`` (relative).
+    ``progress`` is called after each iteration (e.g. a progress bar's ``update``).
     """
     if iters < 1:
         raise ConfigError(f"spectral_norm_estimate needs iters ≥ 1, got {iters}")
@@ -202,6 +204,8 @@ def spectral_norm_estimate(
         if norm == 0.0:  # v lies in J's null space; then J = 0 along every iterate
             return sigma
         v = w / norm
+        if progress is not None:
+            progress()
     return float(torch.func.jvp(xi, (flat0,), (v,))[1].norm())
 
 
@@ -227,6 +231,7 @@ def diagnose(
     iters: int = 100,
     probes: int = 16,
     generator: torch.Generator | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Local diagnostics of ``game`` at ``params`` (all in the parameters' dtype).
 
@@ -240,6 +245,8 @@ def diagnose(
     ``spectral_radius``, ``max_real_part``, ``min_real_part``, ``max_abs_imag_part``,
     ``min_symmetric_eigenvalue`` and ``stable`` (all real parts > 0: a fixed point
     here attracts simultaneous gradient flow); in the HVP path ``eigenvalues`` is None.
+    ``progress`` is called after each probe and each power iteration of the HVP path
+    (``probes + iters`` calls at most; each is a few Hessian-vector products).
     """
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     xi, flat0 = simultaneous_gradient_fn(game, params, batch)
@@ -276,10 +283,12 @@ def diagnose(
             Jz, Jtz = torch.func.jvp(xi, (flat0,), (z,))[1], vjp_fn(z)[0]
             s2 += float((((Jz + Jtz) / 2) ** 2).sum()) / probes
             a2 += float((((Jz - Jtz) / 2) ** 2).sum()) / probes
+            if progress is not None:
+                progress()
         out.update(
             method="hvp",
             eigenvalues=None,
-            spectral_norm=spectral_norm_estimate(game, params, batch, iters, generator),
+            spectral_norm=spectral_norm_estimate(game, params, batch, iters, generator, progress=progress),
             symmetric_norm=math.sqrt(s2),
             antisymmetric_norm=math.sqrt(a2),
         )

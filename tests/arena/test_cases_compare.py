@@ -179,3 +179,7 @@ def test_table_at_a_step_uses_that_evaluation(tmp_path, capsys):
     at20 = [json.loads(l) for l in (out / "ogda" / "seed0" / "metrics.jsonl").read_text().splitlines()][1]
     assert at20["step"] == 20 and float(rows[0]["nash_conv"]) == pytest.approx(at20["nash_conv"])
     assert main(["table", str(tmp_path / "nothing")]) == 2
+    capsys.readouterr()
+    assert main(["table", str(out), "--step", "7"]) == 2  # no evaluation there: say where they are
+    err = capsys.readouterr().err
+    assert f"no run in {out} was evaluated at step 7; evaluations are at steps 0, 20, 40" in err, err

@@ -98,6 +98,32 @@ def test_parse_seeds():
     assert parse_seeds("1,3,5-6") == [1, 3, 5, 6]
 
 
+@pytest.mark.parametrize(
+    "text, fragment",
+    [("5-2", "the range 5-2 is empty; write it low-high, e.g. 2-5"), ("0-3,2", "names seed 2 twice"),
+     ("x", "must look like 0-4"), ("-1", "seeds ≥ 0")],
+)
+def test_bad_seed_lists_are_one_line_errors(text, fragment, tmp_path, capsys):
+    code = main(["run", "--game", "rps", "--solver", "optimistic", "--steps", "5", "--seeds", text,
+                 "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and fragment in err[0], err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flag, fragment", [("--eval-every", "eval_every must be ≥ 1, got 0"),
+                                            ("--checkpoint-every", None)])
+def test_zero_is_not_taken_for_the_default(flag, fragment, tmp_path, capsys):
+    # --eval-every 0 is an error, not "the default 100"; --checkpoint-every 0 means "at evaluations"
+    out = tmp_path / "r"
+    code = main(["run", "--game", "rps", "--solver", "optimistic", "--steps", "30", "--eval-every", "10",
+                 flag, "0", "--out", str(out), "--quiet"])
+    if fragment is None:
+        assert code == 0 and tomllib.loads((out / "config.toml").read_text())["checkpoint_every"] == 0
+    else:
+        assert code == 2 and fragment in capsys.readouterr().err
+
+
 def test_seeds_vectorized_equal_separate_runs(tmp_path):
     common = ["--game", "rps", "--solver", "optimistic", "--optimizer", "sgd", "--lr", "0.2", "--steps", "40",
               "--eval-every", "20", "--quiet"]

@@ -40,6 +40,20 @@ def test_plot_path_without_suffix_is_reported_as_written(tmp_path, capsys):
     assert not (tmp_path / "eigs").exists()
 
 
+def test_matrix_free_diagnose_shows_a_progress_bar_unless_quiet(tmp_path, capsys, monkeypatch):
+    import arena.diagnose as cli_diagnose
+
+    # a cap of 4 parameters sends the 8-parameter bilinear game down the matrix-free path
+    monkeypatch.setattr(cli_diagnose, "DENSE_PARAM_CAP", 4)
+    monkeypatch.setattr(cli_diagnose, "ITERS", 20)
+    assert main(["diagnose", "--game", "bilinear", "--out", str(tmp_path / "e.png")]) == 0
+    captured = capsys.readouterr()
+    assert "matrix-free estimates (8 parameters)" in captured.err
+    assert "matrix-free estimates, no eigenvalues" in captured.out and not (tmp_path / "e.png").exists()
+    assert main(["diagnose", "--game", "bilinear", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_hamiltonian_matches_gradient_norm(capsys, tmp_path):
     assert main(["diagnose", "--game", "letcher", "--out", str(tmp_path / "l.png")]) == 0
     text = capsys.readouterr().out

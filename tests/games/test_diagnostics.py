@@ -188,6 +188,17 @@ def test_diagnose_dense_and_hvp_paths_agree():
     assert report["antisymmetric_norm"] < 1e-10 and report["antisymmetric_share"] < 1e-20
 
 
+def test_matrix_free_path_reports_progress_per_probe_and_iteration():
+    game = QuadraticGame([3, 4, 2], 11)
+    ticks = []
+    report = D.diagnose(game, params64(game), None, max_params=2, probes=3, iters=40, progress=lambda: ticks.append(1))
+    assert report["method"] == "hvp"
+    assert 3 + 1 <= len(ticks) <= 3 + 40  # every probe, then each power iteration until it settles
+    dense_ticks = []
+    D.diagnose(game, params64(game), None, progress=lambda: dense_ticks.append(1))
+    assert dense_ticks == []  # the dense path is one Jacobian: nothing to count
+
+
 @pytest.mark.parametrize("name", ["bilinear", "dirac-gan", "letcher", "cyclic-pennies", "ipd", "rps"])
 def test_diagnose_runs_on_the_bundled_small_games(name):
     game = games.make(name)
