@@ -56,7 +56,8 @@ def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{flag} expects key=value, got {item!r} (e.g. {flag} unroll_steps=5)")
+            example = {"--game-opt": "layout=grid", "--solver-opt": "unroll_steps=5"}.get(flag, "name=value")
+            raise ConfigError(f"{flag} expects key=value, got {item!r} (e.g. {flag} {example})")
         options[key.strip()] = parse_option_value(value.strip())
     return options
 

