@@ -68,9 +68,19 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=True) + "\n").encode())
 
 
-def _nonfinite_player(values: dict[str, Any]) -> str | None:
-    for player, value in values.items():
-        tensors = list(value.values()) if isinstance(value, dict) else [value]
+def _nonfinite_player(*groups: dict[str, Any]) -> str | None:
+    """The first player with a non-finite loss or parameter in ``groups``, else None.
+
+    One device synchronisation for the common all-finite case (on a GPU a per-tensor
+    check would stall the queue a dozen times per step); the culprit is looked up only
+    after that check fails.
+    """
+    per_player = [(player, list(value.values()) if isinstance(value, dict) else [value])
+                  for values in groups for player, value in values.items()]
+    flags = [torch.isfinite(t).all() for _, tensors in per_player for t in tensors]
+    if not flags or bool(torch.stack([f.to(flags[0].device) for f in flags]).all()):
+        return None
+    for player, tensors in per_player:
         if not all(bool(torch.isfinite(t).all()) for t in tensors):
             return player
     return None
@@ -218,7 +228,7 @@ def train(
                 t0 = time.perf_counter()
                 batch = game.sample(data_generator, device)
                 new_params, new_state, info = step_fn(params, state, batch)
-                bad = _nonfinite_player(info["losses"]) or _nonfinite_player(new_params)
+                bad = _nonfinite_player(info["losses"], new_params)
                 train_time += time.perf_counter() - t0
                 if bad is not None:
                     last = rows[-1] if rows else {}

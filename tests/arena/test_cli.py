@@ -190,3 +190,17 @@ def test_tensorboard_without_the_package_is_a_one_line_error(tmp_path, monkeypat
     assert main([*RUN_ARGS, "--out", str(tmp_path / "run"), "--tensorboard"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["diffgames: error: --tensorboard needs the tensorboard package: pip install tensorboard"]
+
+
+def test_nonfinite_player_names_the_first_bad_loss_then_parameter():
+    import torch
+
+    from arena.run import _nonfinite_player
+
+    ok = torch.tensor(1.0)
+    losses = {"g": ok, "d": ok}
+    params = {"g": {"w": torch.ones(3), "b": torch.ones(1)}, "d": {"w": torch.ones(2)}}
+    assert _nonfinite_player(losses, params) is None and _nonfinite_player({}) is None
+    assert _nonfinite_player(losses, {**params, "d": {"w": torch.tensor([1.0, float("inf")])}}) == "d"
+    assert _nonfinite_player({"g": ok, "d": torch.tensor(float("nan"))}, {**params, "g": {"w": torch.tensor([float("nan")])}}) == "d"
+    assert _nonfinite_player(losses, {**params, "g": {"w": torch.ones(3), "b": torch.tensor([float("nan")])}}) == "g"
