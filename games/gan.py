@@ -28,6 +28,14 @@ def check_generator_loss(game: str, value: str) -> str:
     return value
 
 
+def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``x`` in ``dtype``: a float32 batch may meet float64 parameters (``sample()`` knows
+    no dtype). The same object when the dtype already matches — inside ``torch.func``
+    transforms even a no-op ``.to()`` returns a new wrapper, and the unrolled solver
+    recognises a repeated ``G(z)`` call by the identity of ``z``."""
+    return x if x.dtype == dtype else x.to(dtype)
+
+
 class GANGame(Game):
     """A game of a ``generator`` and a ``discriminator`` (one logit per input).
 
@@ -38,9 +46,8 @@ class GANGame(Game):
 
     def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         dtype = next(iter(params["generator"].values())).dtype
-        # no-ops unless a float32 batch meets float64 parameters (sample() knows no dtype)
-        fake = self.call("generator", params, batch["z"].to(dtype))
-        real = batch["real"].to(dtype)
+        fake = self.call("generator", params, _as(batch["z"], dtype))
+        real = _as(batch["real"], dtype)
         n = real.shape[0]
         # one discriminator pass over real and fake: unrolling calls this K+2 times a step
         logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)
@@ -59,7 +66,7 @@ class GANGame(Game):
         if tuple(players) != ("generator",) or self.generator_loss == "saturating":
             return self.losses(params, batch)
         dtype = next(iter(params["generator"].values())).dtype
-        fake = self.call("generator", params, batch["z"].to(dtype))
+        fake = self.call("generator", params, _as(batch["z"], dtype))
         fake_logits = self.call("discriminator", params, fake).squeeze(-1)
         return {"generator": F.softplus(-fake_logits).mean()}
 

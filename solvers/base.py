@@ -19,13 +19,12 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
-from torch.func import grad as func_grad
 
 from games.base import Game, JointParams, checked_losses
 from games.errors import ConfigError
 from solvers.optim import BaseOptimizer, make_optimizer
 
-__all__ = ["Solver", "OptimizersOption", "player_gradients", "own_gradient_fn", "detach_losses"]
+__all__ = ["Solver", "OptimizersOption", "player_gradients", "detach_losses"]
 
 OptimizersOption = BaseOptimizer | Mapping[str, Any] | None
 
@@ -133,14 +132,3 @@ def player_gradients(
                 gs = (None,) * len(tensors)
             grads[p] = {k: torch.zeros_like(t) if g is None else g for (k, t), g in zip(leaves[p].items(), gs)}
     return grads, detach_losses(losses)
-
-
-def own_gradient_fn(game: Game, player: str):
-    """``(params, batch) -> ∇_{θ_player} loss_player`` as a ``torch.func`` transform, so it
-    composes with an outer ``torch.func.grad`` (second-order unrolling)."""
-
-    def loss_of_own(own: dict[str, Tensor], params: JointParams, batch: Any) -> Tensor:
-        return checked_losses(game, {**params, player: own}, batch)[player]
-
-    g = func_grad(loss_of_own)
-    return lambda params, batch: g(params[player], params, batch)

@@ -81,11 +81,17 @@ def functional_step(solver: Solver, game: Game) -> StepFn | None:
 
     def simultaneous_or_unrolled(params, state, batch):
         grads, losses = {}, None
-        for p in followers:
-            grads[p], step_losses = _own_gradient(game, params, batch, p)
-            losses = step_losses if losses is None else losses
         for leader in leaders:
-            grads[leader] = solver.leader_gradient_func(game, params, state, batch, leader, followers, opts)
+            # the first unroll gives the followers' gradients and the losses at θ_t
+            grads[leader], first_grads, first_losses = solver.unroll_func(
+                game, params, state, batch, leader, followers, opts)
+            if losses is None:
+                grads.update(first_grads)
+                losses = {p: l.detach() for p, l in first_losses.items()}
+        for p in followers:
+            if p not in grads:  # no unroll (K = 0): simultaneous gradient descent
+                grads[p], step_losses = _own_gradient(game, params, batch, p)
+                losses = step_losses if losses is None else losses
         new_params, new_state = update(params, state, grads, names)
         return new_params, new_state, {"losses": losses}
 

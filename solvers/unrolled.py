@@ -26,7 +26,7 @@ from torch.func import grad as func_grad
 
 from games.base import Game, JointParams, checked_losses
 from games.errors import ConfigError
-from solvers.base import OptimizersOption, Solver, detach_losses, own_gradient_fn, player_gradients
+from solvers.base import OptimizersOption, Solver, detach_losses, player_gradients
 from solvers.optim import SGD, Adam, BaseOptimizer
 
 __all__ = ["Unrolled", "reuse_calls", "replaced_call", "same_arguments"]
@@ -344,32 +344,72 @@ class Unrolled(Solver):
     ) -> dict[str, Tensor]:
         """The leader's gradient as a pure ``torch.func`` computation (nested
         ``torch.func.grad``): composes with ``vmap`` and ``torch.compile``."""
-        own_grads = {f: own_gradient_fn(game, f) for f in followers}
+        return self.unroll_func(game, params, state, batch, leader, followers, opts)[0]
+
+    def unroll_func(
+        self,
+        game: Game,
+        params: JointParams,
+        state: dict[str, Any],
+        batch: Any,
+        leader: str,
+        followers: list[str],
+        opts: dict[str, BaseOptimizer],
+    ) -> tuple[dict[str, Tensor], dict[str, dict[str, Tensor]], dict[str, Tensor]]:
+        """:meth:`leader_gradient_func` with what the unroll computes on the way:
+        ``(leader gradient, each follower's plain gradient at θ_t, every loss at θ_t)``.
+
+        The unroll's first step takes the followers' gradients at θ_t, so a step needs no
+        separate pass for them; and, as in the eager path, the leader's forward pass is
+        computed once (:func:`reuse_calls`): nested ``torch.func.grad`` otherwise runs it
+        ``K + 2`` times, which costs the compiled step half of its FLOPs on the MOG GAN.
+        """
         follower_states = {f: state["opt"][f] for f in followers}
 
-        def unroll(current: JointParams) -> JointParams:
+        def own_gradient(f: str, current: JointParams) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+            # the other players' parameters enter by closure, not as arguments: torch.func
+            # would wrap them anew in every call, and reuse_calls matches tensors by identity
+            def loss_of_own(own: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+                losses = checked_losses(game, {**current, f: own}, batch)
+                return losses[f], losses
+
+            return func_grad(loss_of_own, has_aux=True)(current[f])
+
+        def unroll(current: JointParams) -> tuple[JointParams, dict[str, Any], dict[str, Tensor]]:
             states = dict(follower_states)
-            for _ in range(self.unroll_steps):
-                fgrads = {f: own_grads[f](current, batch) for f in followers}
+            first_grads: dict[str, Any] = {}
+            first_losses: dict[str, Tensor] = {}
+            for k in range(self.unroll_steps):
+                fgrads = {}
+                for f in followers:
+                    fgrads[f], losses = own_gradient(f, current)
+                    if k == 0:
+                        first_losses = first_losses or losses
                 current = dict(current)
                 for f in followers:
                     current[f], states[f] = opts[f].update(fgrads[f], states[f], current[f])
-            return current
+                if k == 0:
+                    first_grads = fgrads
+            return current, first_grads, first_losses
 
         if not self.second_order:
-            unrolled = unroll(dict(params))
+            with reuse_calls(game, [leader]):
+                unrolled, first_grads, first_losses = unroll(dict(params))
             fixed = {p: ({k: v.detach() for k, v in ps.items()} if p in followers else ps) for p, ps in unrolled.items()}
 
             def at_unrolled(leader_params: dict[str, Tensor]) -> Tensor:
                 return checked_losses(game, {**fixed, leader: leader_params}, batch)[leader]
 
-            return func_grad(at_unrolled)(params[leader])
+            return func_grad(at_unrolled)(params[leader]), first_grads, first_losses
 
-        def surrogate(leader_params: dict[str, Tensor]) -> Tensor:
-            return checked_losses(game, unroll({**params, leader: leader_params}), batch)[leader]
+        def surrogate(leader_params: dict[str, Tensor]):
+            with reuse_calls(game, [leader]):
+                current, first_grads, first_losses = unroll({**params, leader: leader_params})
+                return checked_losses(game, current, batch)[leader], (first_grads, first_losses)
 
         with torch.enable_grad():
-            return func_grad(surrogate)(params[leader])
+            grad, (first_grads, first_losses) = func_grad(surrogate, has_aux=True)(params[leader])
+        return grad, first_grads, first_losses
 
     def _leader_gradient_higher(self, game, params, state, batch, leader, followers, opts) -> dict[str, Tensor]:
         import higher  # imported lazily: only this backend needs it

@@ -230,3 +230,36 @@ def test_eager_and_compiled_unrolled_steps_on_cuda():
             assert _rel(compiled, out["cuda"]) <= 1e-4
     assert all(v.is_cuda for ps in out["cuda"].values() for v in ps.values())
     assert _rel({p: {k: v.cpu() for k, v in ps.items()} for p, ps in out["cuda"].items()}, out["cpu"]) <= 1e-4
+
+
+@pytest.mark.parametrize("second_order, generator_calls", [(True, 1), (False, 2)])
+def test_the_functional_step_runs_the_leader_forward_once_and_the_followers_gradient_in_the_unroll(
+        tiny_gan, monkeypatch, second_order, generator_calls):
+    # nested torch.func.grad would run G(z) K + 2 times and take the follower's gradient
+    # at θ_t in a separate pass; the unroll's first step already computes it
+    game, solver, params, state, batch = _setup(tiny_gan, OPTIMIZERS["adam"], K=4)
+    solver.second_order = second_order
+    eager = solver.step(game, params, state, batch)
+    counter = _CountingCalls(game, monkeypatch)
+    out = functional_step(solver, game)(params, state, batch)
+    assert counter.calls.count("gen") == generator_calls
+    assert counter.calls.count("disc") == 2 * (4 + 1)  # as the eager step: no extra pass at θ_t
+    assert _rel(out[0], eager[0]) <= 1e-12 and _rel(out[1]["opt"], eager[1]["opt"]) <= 1e-12
+    for p in eager[2]["losses"]:
+        torch.testing.assert_close(out[2]["losses"][p], eager[2]["losses"][p], rtol=1e-13, atol=0)
+    assert "call" not in vars(game)
+
+
+def test_the_functional_step_reuses_the_generator_forward_on_the_bundled_gans(monkeypatch):
+    # the bundled GANs cast the batch to the parameters' dtype: a cast that returned a new
+    # wrapper inside torch.func would defeat the reuse (G(z) K + 2 times)
+    for game in (games.make("mog", hidden=8, batch_size=16, latent_size=4),
+                 games.make("mnist-rnn-cnn", hidden=8, disc_channels=2, batch_size=4, max_images=16)):
+        params = game.init_params(0)
+        solver = solvers.make("unrolled", unroll_steps=3)
+        state = solver.init(game, params)
+        batch = game.sample(torch.Generator().manual_seed(0), "cpu")
+        counter = _CountingCalls(game, monkeypatch)
+        functional_step(solver, game)(params, state, batch)
+        assert counter.calls.count("generator") == 1, game
+        monkeypatch.undo()
