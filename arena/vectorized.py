@@ -34,7 +34,7 @@ from arena.config import RunConfig, resolve_device
 from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate
 from games.base import Game, JointParams, checked_losses
 from games.errors import ConfigError
-from solvers.unrolled import replaced_call, same_arguments
+from solvers.call_reuse import replaced_call, same_arguments
 
 __all__ = ["train_vectorized", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
 

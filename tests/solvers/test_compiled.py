@@ -15,7 +15,7 @@ import solvers
 import solvers.unrolled as unrolled_module
 from solvers import SGD, Adam
 from solvers.compiled import compile_step, functional_step
-from solvers.unrolled import reuse_calls
+from solvers.call_reuse import reuse_calls
 
 F64 = torch.float64
 
