@@ -182,6 +182,25 @@ def test_update_without_autograd_is_bit_identical_to_the_differentiable_one(opti
         assert all(torch.equal(a, b) for a, b in zip(flat(fast_state), flat(slow_state)))
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    lr=st.floats(1e-5, 1.0), beta1=st.floats(0.0, 0.99), beta2=st.floats(0.0, 0.9999), eps=st.floats(1e-12, 1e-2),
+    momentum=st.floats(0.0, 0.99), nesterov=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_foreach_and_per_tensor_updates_agree_bit_for_bit(lr, beta1, beta2, eps, momentum, nesterov, seed):
+    sgd = SGD(lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
+    for optimizer in (sgd, Adam(lr=lr, betas=(beta1, beta2), eps=eps)):
+        g = torch.Generator().manual_seed(seed)
+        fast = slow = {"w": torch.randn(7, 5, generator=g), "b": torch.randn(5, generator=g)}
+        fast_state = slow_state = optimizer.init(fast)
+        for _ in range(3):
+            grads = {k: torch.randn(v.shape, generator=g) for k, v in fast.items()}
+            with torch.no_grad():
+                fast, fast_state = optimizer.update(grads, fast_state, fast)
+            slow, slow_state = optimizer.update(grads, slow_state, slow)
+            assert all(torch.equal(fast[k], slow[k]) for k in fast), optimizer
+
+
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=repr)
 def test_update_without_autograd_is_pure(optimizer):
     params = _start(torch.float64)
