@@ -72,14 +72,14 @@ def _unwrap(x: Any) -> tuple[Any, int | None, int | None]:
 
 
 def _same_keys(a: tuple, b: tuple) -> bool:
-    """Same arguments (see :func:`solvers.unrolled.same_arguments`) with the same vmap dims."""
+    """Same arguments (see :func:`solvers.call_reuse.same_arguments`) with the same vmap dims."""
     return (len(a) == len(b) and all(dx == dy for (_, dx), (_, dy) in zip(a, b))
             and same_arguments([x for x, _ in a], [y for y, _ in b]))
 
 
 @contextmanager
 def _batched_reuse(game: Game, players: frozenset[str], cache: dict) -> Iterator[None]:
-    """:func:`solvers.unrolled.reuse_calls` for players that run under ``vmap``.
+    """:func:`solvers.call_reuse.reuse_calls` for players that run under ``vmap``.
 
     ``vmap`` wraps the stacked tensors anew in every call, so the cache is keyed by the
     *physical* (stacked) parameter and argument tensors and stores the physical output;
@@ -128,19 +128,26 @@ class StackedGame(Game):
             if hasattr(game, name):
                 setattr(self, name, getattr(game, name))
 
-    def per_seed_losses(self, params: JointParams, batch: Any) -> dict[str, Tensor]:
-        """Every player's loss in every copy, shape ``(n,)`` each."""
+    def per_seed_losses(self, params: JointParams, batch: Any, players: tuple[str, ...] | None = None) -> dict[str, Tensor]:
+        """Every player's loss (or those of ``players``) in every copy, shape ``(n,)`` each."""
         if batch is None:
-            return torch.func.vmap(lambda p: checked_losses(self.game, p, None))(params)
-        return torch.func.vmap(lambda p, b: checked_losses(self.game, p, b))(params, batch)
+            return torch.func.vmap(lambda p: checked_losses(self.game, p, None, players))(params)
+        return torch.func.vmap(lambda p, b: checked_losses(self.game, p, b, players))(params, batch)
 
     def losses(self, params: JointParams, batch: Any) -> dict[str, Tensor]:
-        context = vars(self).get("reuse_context")  # set by solvers.unrolled.reuse_calls
+        return self._summed_losses(params, batch, None)
+
+    def losses_of(self, params: JointParams, batch: Any, players: tuple[str, ...]) -> dict[str, Tensor]:
+        # the wrapped game's own shortcut (e.g. a GAN's generator loss without the real data)
+        return self._summed_losses(params, batch, tuple(players))
+
+    def _summed_losses(self, params: JointParams, batch: Any, players: tuple[str, ...] | None) -> dict[str, Tensor]:
+        context = vars(self).get("reuse_context")  # set by solvers.call_reuse.reuse_calls
         if context is None:
-            per_seed = self.per_seed_losses(params, batch)
+            per_seed = self.per_seed_losses(params, batch, players)
         else:
             with _batched_reuse(self.game, *context):
-                per_seed = self.per_seed_losses(params, batch)
+                per_seed = self.per_seed_losses(params, batch, players)
         if self.record:
             self.recorded.append({p: l.detach() for p, l in per_seed.items()})
         return {p: l.sum() for p, l in per_seed.items()}

@@ -110,6 +110,22 @@ def test_stacked_game_losses_are_the_sum_of_each_seeds_loss():
                        params[1]["generator"]["net.0.weight"])
 
 
+def test_stacked_game_passes_a_generator_only_request_to_the_game():
+    game = games.make("mog", **TINY_MOG)
+    params = stack_trees([game.init_params(s) for s in range(3)])
+    batches = stack_trees([game.sample(torch.Generator().manual_seed(s), "cpu") for s in range(3)])
+    stacked = StackedGame(game, 3, record=True)
+    rows = []
+    handle = game.players["discriminator"].register_forward_hook(lambda m, a, out: rows.append(a[0].shape[-2]))
+    try:
+        alone = stacked.losses_of(params, batches, ("generator",))
+    finally:
+        handle.remove()
+    assert rows == [TINY_MOG["batch_size"]]  # the fake rows only (vmap shows one copy's shape)
+    torch.testing.assert_close(alone["generator"], stacked.losses(params, batches)["generator"])
+    assert set(stacked.recorded[0]) == {"generator"} and stacked.recorded[0]["generator"].shape == (3,)
+
+
 @pytest.mark.parametrize("second_order, generator_calls", [(True, 1), (False, 2)])
 def test_stacked_unrolled_step_reuses_the_generator_pass_and_equals_each_seed(monkeypatch, second_order,
                                                                            generator_calls):
