@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import games
@@ -9,7 +10,7 @@ import solvers
 from arena.cases import Case, bundled_cases, find_case, load_case
 from arena.cli import parse_kv, parse_seeds
 from arena.compare import aggregate, compare, load_runs, verify
-from arena.config import RunConfig
+from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples
 from arena.run import resume, train
 from games.errors import ConfigError, DivergenceError
@@ -124,9 +125,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    summary = resume(run_dir, quiet=args.quiet, steps=args.steps)
-    _finish_run(RunConfig.load(run_dir / "config.toml"), summary)
-    return 0
+    seed_dirs = run_dirs_below(run_dir)
+    if (run_dir / "config.toml").is_file() or not seed_dirs:
+        summary = resume(run_dir, quiet=args.quiet, steps=args.steps)
+        _finish_run(RunConfig.load(run_dir / "config.toml"), summary)
+        return 0
+    # the seeds of `diffgames run --seeds A-B [--vectorize]`: continue them all, together
+    # when they ran as one batched computation
+    vectorized = all("seeds_vectorized" in _summary_of(d) for d in seed_dirs)
+    if vectorized:
+        from arena.vectorized import resume_vectorized
+
+        summaries = resume_vectorized(run_dir, quiet=args.quiet, steps=args.steps)
+    else:
+        summaries = []
+        for d in seed_dirs:
+            try:
+                summaries.append(resume(d, quiet=args.quiet, steps=args.steps))
+            except DivergenceError as exc:
+                print(f"{d.name}: {exc}")
+                summaries.append({"status": "diverged"})
+    for d, summary in zip(seed_dirs, summaries):
+        if summary.get("status") == "done":
+            _finish_run(RunConfig.load(d / "config.toml"), summary)
+    diverged = sum(s.get("status") == "diverged" for s in summaries)
+    print(f"{len(seed_dirs)} seeds in {run_dir} resumed{' together (vectorized)' if vectorized else ''}; {diverged} diverged")
+    return 2 if diverged else 0
+
+
+def _summary_of(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _metric_names(case: Case) -> list[str]:

@@ -14,7 +14,6 @@ import csv
 import json
 import math
 import os
-import re
 import signal
 import threading
 import time
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from arena.cases import Case
-from arena.config import RunConfig
+from arena.config import RunConfig, natural_key
 from arena.run import Interrupted, read_metrics, resume, train
 from games.errors import ConfigError, DivergenceError
 
@@ -227,12 +226,9 @@ def load_runs(out: Path) -> list[RunResult]:
     for d in dirs:
         cfg = RunConfig.load(d / "config.toml")
         results.append(RunResult(cfg.label, cfg.seed, d, _summary(d), read_metrics(d)))
-    return sorted(results, key=lambda r: (_natural_key(r.label), r.seed))
+    return sorted(results, key=lambda r: (natural_key(r.label), r.seed))
 
 
-def _natural_key(text: str) -> list[tuple[int, int | str]]:
-    # digits compare as numbers; the leading 0/1 keeps ints and strings from meeting
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part]
 
 
 def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:

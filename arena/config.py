@@ -1,6 +1,7 @@
 """Run configuration: everything that determines a run, as plain data (TOML round trip)."""
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from games.errors import ConfigError
 
-__all__ = ["RunConfig", "DTYPES", "resolve_device"]
+__all__ = ["RunConfig", "DTYPES", "resolve_device", "natural_key", "run_dirs_below"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -105,3 +106,18 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but no CUDA device is available here; use --device cpu")
     return device
+
+
+def natural_key(text: str) -> list[tuple[int, int | str]]:
+    """Sort key in which digits compare as numbers: ``seed2`` before ``seed10``,
+    ``unrolled-k5`` before ``unrolled-k10``."""
+    # the leading 0/1 keeps ints and strings from meeting
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part]
+
+
+def run_dirs_below(root: Path) -> list[Path]:
+    """The run directories (holding ``config.toml``) directly inside ``root``, in natural order."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted((d for d in root.iterdir() if (d / "config.toml").is_file()), key=lambda d: natural_key(d.name))

@@ -19,24 +19,21 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch._C import _functorch as _ft
-from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from arena.checkpoint import save_checkpoint
-from arena.config import RunConfig, resolve_device
-from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate
-from games.base import Game, JointParams, checked_losses
+from arena.checkpoint import load_latest_checkpoint, save_checkpoint
+from arena.config import RunConfig, resolve_device, run_dirs_below
+from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate, read_metrics
+from arena.stacked import StackedGame, stack_trees, unstack_tree
+from games.base import JointParams
 from games.errors import ConfigError
-from solvers.call_reuse import replaced_call, same_arguments
 
-__all__ = ["train_vectorized", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
+__all__ = ["train_vectorized", "resume_vectorized", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
 
 #: Solvers whose step on a :class:`StackedGame` is every seed's own step (checked by
 #: ``tests/arena/test_vectorized.py``). The others reduce over all parameters.
@@ -45,121 +42,6 @@ VECTORIZABLE = ("simultaneous", "alternating", "optimistic", "unrolled", "extrag
 
 #: Config fields that may differ between the seeds of one vectorized run.
 PER_SEED_FIELDS = ("seed", "out", "label")
-
-
-def stack_trees(trees: list[Any]) -> Any:
-    """Stack matching pytrees of tensors along a new leading axis (``None`` stays ``None``)."""
-    leaves, spec = tree_flatten(trees[0])
-    columns = [tree_flatten(t)[0] for t in trees]
-    return tree_unflatten([None if leaves[i] is None else torch.stack([c[i] for c in columns])
-                           for i in range(len(leaves))], spec)
-
-
-def unstack_tree(tree: Any, index: int, stacked: Any = True) -> Any:
-    """Seed ``index``'s slice of a stacked pytree. ``stacked`` is a matching pytree of
-    bools (or one bool) saying which leaves carry the seed axis; the others are shared."""
-    if isinstance(stacked, bool):
-        return tree_map(lambda t: t[index] if stacked else t, tree)
-    leaves, spec = tree_flatten(tree)
-    return tree_unflatten([t[index] if s else t for t, s in zip(leaves, tree_flatten(stacked)[0])], spec)
-
-
-def _unwrap(x: Any) -> tuple[Any, int | None, int | None]:
-    """``(physical tensor, batch dim, vmap level)`` of a batched tensor; ``(x, None, None)`` else."""
-    if isinstance(x, Tensor) and _ft.is_batchedtensor(x):
-        return _ft.get_unwrapped(x), _ft.maybe_get_bdim(x), _ft.maybe_get_level(x)
-    return x, None, None
-
-
-def _same_keys(a: tuple, b: tuple) -> bool:
-    """Same arguments (see :func:`solvers.call_reuse.same_arguments`) with the same vmap dims."""
-    return (len(a) == len(b) and all(dx == dy for (_, dx), (_, dy) in zip(a, b))
-            and same_arguments([x for x, _ in a], [y for y, _ in b]))
-
-
-@contextmanager
-def _batched_reuse(game: Game, players: frozenset[str], cache: dict) -> Iterator[None]:
-    """:func:`solvers.call_reuse.reuse_calls` for players that run under ``vmap``.
-
-    ``vmap`` wraps the stacked tensors anew in every call, so the cache is keyed by the
-    *physical* (stacked) parameter and argument tensors and stores the physical output;
-    a hit wraps it again at the current ``vmap`` level. Anything unexpected is a miss.
-    """
-    entries = cache.setdefault("vmap", [])
-    original = game.call
-
-    def call(player: str, params: JointParams, *args: Any, **kwargs: Any) -> Any:
-        if player not in players or kwargs:
-            return original(player, params, *args, **kwargs)
-        own = [_unwrap(t) for t in params[player].values()]
-        levels = {level for _, _, level in own}
-        if len(levels) != 1 or None in levels:
-            return original(player, params, *args)
-        level = levels.pop()
-        key_own = tuple((t, d) for t, d, _ in own)
-        key_args = tuple((t, d) for t, d, _ in (_unwrap(a) for a in args))
-        for p, k_own, k_args, out, bdim in entries:
-            if p == player and _same_keys(k_own, key_own) and _same_keys(k_args, key_args):
-                return _ft._add_batch_dim(out, bdim, level)
-        out = original(player, params, *args)
-        physical, bdim, out_level = _unwrap(out)
-        if out_level == level:
-            entries.append((player, key_own, key_args, physical, bdim))
-        return out
-
-    with replaced_call(game, call):
-        yield
-
-
-class StackedGame(Game):
-    """``n`` independent copies of ``game``: parameters and batches carry a leading seed
-    axis, and each player's loss is the sum over the copies of its loss in each copy
-    (``torch.func.vmap`` of ``game.losses``).
-
-    With ``record=True``, ``recorded`` collects each call's per-seed losses (detached,
-    shape ``(n,)``), so the run loop can tell which seed went non-finite.
-    """
-
-    def __init__(self, game: Game, n: int, record: bool = False):
-        self.game, self.n, self.record = game, int(n), bool(record)
-        self.players = game.players
-        self.recorded: list[dict[str, Tensor]] = []
-        for name in ("registered_name", "options"):
-            if hasattr(game, name):
-                setattr(self, name, getattr(game, name))
-
-    def per_seed_losses(self, params: JointParams, batch: Any, players: tuple[str, ...] | None = None) -> dict[str, Tensor]:
-        """Every player's loss (or those of ``players``) in every copy, shape ``(n,)`` each."""
-        if batch is None:
-            return torch.func.vmap(lambda p: checked_losses(self.game, p, None, players))(params)
-        return torch.func.vmap(lambda p, b: checked_losses(self.game, p, b, players))(params, batch)
-
-    def losses(self, params: JointParams, batch: Any) -> dict[str, Tensor]:
-        return self._summed_losses(params, batch, None)
-
-    def losses_of(self, params: JointParams, batch: Any, players: tuple[str, ...]) -> dict[str, Tensor]:
-        # the wrapped game's own shortcut (e.g. a GAN's generator loss without the real data)
-        return self._summed_losses(params, batch, tuple(players))
-
-    def _summed_losses(self, params: JointParams, batch: Any, players: tuple[str, ...] | None) -> dict[str, Tensor]:
-        context = vars(self).get("reuse_context")  # set by solvers.call_reuse.reuse_calls
-        if context is None:
-            per_seed = self.per_seed_losses(params, batch, players)
-        else:
-            with _batched_reuse(self.game, *context):
-                per_seed = self.per_seed_losses(params, batch, players)
-        if self.record:
-            self.recorded.append({p: l.detach() for p, l in per_seed.items()})
-        return {p: l.sum() for p, l in per_seed.items()}
-
-    def default_optimizers(self):
-        return self.game.default_optimizers()
-
-    def interaction_graph(self):
-        return self.game.interaction_graph()
-
-    def metric_names(self) -> tuple[str, ...]:
-        return self.game.metric_names()
 
 
 def _check_configs(configs: list[RunConfig]) -> None:
@@ -236,7 +118,8 @@ def _select(mask: Tensor, new: Any, old: Any, stacked: Any) -> Any:
     return tree_unflatten(out, spec)
 
 
-def train_vectorized(configs: list[RunConfig], quiet: bool = False) -> list[dict[str, Any]]:
+def train_vectorized(configs: list[RunConfig], quiet: bool = False,
+                     resume_from_checkpoint: bool = False) -> list[dict[str, Any]]:
     """Run several seeds of one game/solver as one batched computation.
 
     ``configs`` may differ only in ``seed``, ``out`` and ``label``. Each seed's directory
@@ -246,6 +129,8 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False) -> list[dict
     ends with status ``diverged`` (its last good checkpoint kept) while the others go on.
     Returns the summaries in the order of ``configs``; never raises for a divergence
     (read the statuses), raises :class:`arena.run.Interrupted` after SIGINT/SIGTERM.
+    With ``resume_from_checkpoint`` the seeds continue together from their newest
+    checkpoints, which must all be at the same step (see :func:`resume_vectorized`).
     """
     _check_configs(configs)
     n, first = len(configs), configs[0]
@@ -258,24 +143,34 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False) -> list[dict
     mask = _stacked_mask(state, solver.init(game, unstack_tree(params, 0)), n)
     generators = [torch.Generator(device=device).manual_seed(c.seed) for c in configs]
     torch.manual_seed(first.seed)
-    for c, out in zip(configs, outs):
+    step, train_time, wall_time = 0, 0.0, 0.0
+    rows: list[list[dict[str, Any]]] = [[] for _ in configs]
+    if resume_from_checkpoint:
+        ckpts = _same_step_checkpoints(outs, device)
+        params = stack_trees([c["params"] for c in ckpts])
+        state = _restack([c["solver_state"] for c in ckpts], mask)
+        for generator, c in zip(generators, ckpts):
+            generator.set_state(c["rng"]["data"].cpu())  # generator states live on the CPU
+        step, train_time, wall_time = ckpts[0]["step"], ckpts[0]["train_time"], ckpts[0]["wall_time"]
+    for i, (c, out) in enumerate(zip(configs, outs)):
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").write_text("")
-        for old in (out / "checkpoints").glob("*.pt"):
-            old.unlink()
+        # a resumed seed drops evaluations logged after its checkpoint by the interrupted process
+        rows[i] = [r for r in read_metrics(out) if r["step"] <= step] if resume_from_checkpoint else []
+        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[i]))
+        if not resume_from_checkpoint:
+            for old in (out / "checkpoints").glob("*.pt"):
+                old.unlink()
         c.save(out / "config.toml")
     active = [True] * n
     summaries: list[dict[str, Any]] = [
         {"status": "running", "label": c.label, "seed": c.seed, "game": c.game, "solver": c.solver,
          "steps": c.steps, "seeds_vectorized": n} for c in configs]
-    rows: list[list[dict[str, Any]]] = [[] for _ in configs]
-    step, train_time = 0, 0.0
-    started = time.perf_counter()
+    started = time.perf_counter() - wall_time
     bar = None
     if not quiet:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=first.steps, desc=f"{first.label} {n} seeds (vectorized)", dynamic_ncols=True)
+        bar = tqdm(total=first.steps, initial=step, desc=f"{first.label} {n} seeds (vectorized)", dynamic_ncols=True)
 
     def seed_params(i: int) -> JointParams:
         return unstack_tree(params, i)
@@ -306,7 +201,7 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False) -> list[dict
 
     try:
         with _catch_signals() as caught:
-            for i in range(n):
+            for i in range(n if step == 0 else 0):
                 log(i, {"step": 0, "wall_time": 0.0, "train_time": 0.0,
                         **evaluate(game, seed_params(i), configs[i], 0, device)})
                 snapshot(i)
@@ -353,10 +248,56 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False) -> list[dict
                         checkpoint(i)
                         finish(i, "interrupted")
                     raise Interrupted(f"interrupted at step {step}/{first.steps}; checkpoints were saved. "
-                                      "Continue each seed with: diffgames resume <run dir>", caught[0])
+                                      f"Continue with: {_resume_command(outs)}", caught[0])
     finally:
         if bar is not None:
             bar.close()
     for i in (i for i in range(n) if active[i]):
         finish(i, "done")
     return summaries
+
+
+def resume_vectorized(root: Path, *, quiet: bool = False, steps: int | None = None) -> list[dict[str, Any]]:
+    """Continue the seeds in the run directories below ``root`` (``root/seed<k>``, made by
+    ``diffgames run --seeds … --vectorize``) together, from their newest checkpoints
+    (optionally to a new ``steps``)."""
+    dirs = run_dirs_below(root)
+    if not dirs:
+        raise ConfigError(f"{root}: no run directories (<dir>/config.toml) inside; is this a run made by `diffgames run`?")
+    configs = []
+    for d in dirs:
+        config = RunConfig.load(d / "config.toml")
+        config.out = str(d)
+        if steps is not None:
+            config.steps = steps
+        configs.append(config)
+    return train_vectorized(configs, quiet=quiet, resume_from_checkpoint=True)
+
+
+def _same_step_checkpoints(outs: list[Path], device: torch.device) -> list[dict[str, Any]]:
+    loaded = [load_latest_checkpoint(out / "checkpoints", map_location=device) for out in outs]
+    missing = [str(out) for out, got in zip(outs, loaded) if got is None]
+    if missing:
+        raise ConfigError(f"cannot resume: no usable checkpoint in {', '.join(missing)}")
+    ckpts = [got[1] for got in loaded]  # type: ignore[index]
+    at = {str(out.name): c["step"] for out, c in zip(outs, ckpts)}
+    if len(set(at.values())) > 1:
+        raise ConfigError(f"cannot resume the seeds together: their checkpoints are at different steps ({at}), "
+                          "e.g. after a seed diverged; resume each with `diffgames resume <run dir>`")
+    return ckpts
+
+
+def _restack(trees: list[Any], stacked: Any) -> Any:
+    """:func:`stack_trees` for the leaves ``stacked`` marks; the others (shared by all seeds,
+    e.g. Adam's step counter) are taken from the first tree."""
+    columns = [tree_flatten(t)[0] for t in trees]
+    marks, spec = tree_flatten(stacked)[0], tree_flatten(trees[0])[1]
+    return tree_unflatten([torch.stack([c[i] for c in columns]) if mark else columns[0][i]
+                           for i, mark in enumerate(marks)], spec)
+
+
+def _resume_command(outs: list[Path]) -> str:
+    parent = outs[0].parent
+    if all(out.parent == parent for out in outs) and set(run_dirs_below(parent)) == set(outs):
+        return f"diffgames resume {parent}"
+    return "diffgames resume <run dir>, for each seed"

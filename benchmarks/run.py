@@ -19,7 +19,7 @@ import torch
 
 import games
 import solvers
-from arena.vectorized import StackedGame, stack_trees
+from arena.stacked import StackedGame, stack_trees
 from benchmarks.baselines import HigherUnrolled, TorchOptimAlternating
 from benchmarks.timing import (flops, interleaved, linear_fit, matmul_gflops, peak_memory, ratio,
                                saved_tensor_bytes)

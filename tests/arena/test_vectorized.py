@@ -14,8 +14,8 @@ import games.matrix
 import solvers
 from arena.checkpoint import load_latest_checkpoint
 from arena.config import RunConfig
-from arena.run import resume, train
-from arena.vectorized import StackedGame, stack_trees, train_vectorized, unstack_tree
+from arena.run import Interrupted, resume, train
+from arena.vectorized import StackedGame, resume_vectorized, stack_trees, train_vectorized, unstack_tree
 from games.errors import ConfigError, DivergenceError
 
 TIMES = {"step", "wall_time", "train_time"}
@@ -183,6 +183,85 @@ def test_a_diverging_seed_ends_like_train_and_the_others_go_on(tmp_path):
         cv = load_latest_checkpoint(Path(v.out) / "checkpoints")[1]
         assert ca["step"] == cv["step"]
         torch.testing.assert_close(cv["params"], ca["params"], rtol=0, atol=0)
+
+
+class _SignalAfter(list):
+    """The run loop's list of caught signals, holding SIGTERM once it has been asked
+    ``steps`` times (once per step): an interruption at a chosen step, without a process."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def __bool__(self) -> bool:
+        self.steps -= 1
+        if self.steps <= 0 and not len(self):
+            import signal
+
+            self.append(signal.SIGTERM)
+        return len(self) > 0
+
+
+def _interrupt_after(monkeypatch, steps: int) -> None:
+    from contextlib import contextmanager
+
+    import arena.vectorized
+
+    @contextmanager
+    def caught_after():
+        yield _SignalAfter(steps)
+
+    monkeypatch.setattr(arena.vectorized, "_catch_signals", caught_after)
+
+
+@pytest.mark.parametrize("solver, options", [("alternating", {}), ("optimistic", {})])
+def test_interrupted_vectorized_seeds_resume_together_bit_identically(tmp_path, monkeypatch, solver, options):
+    kw = dict(game="mog", game_options=TINY_MOG, solver=solver, solver_options=options, steps=12, eval_every=4,
+              optimizers={"name": "adam", "lr": 1e-3})
+    whole = _configs(tmp_path, "whole", [0, 1, 2], **kw)
+    train_vectorized(whole, quiet=True)
+    parts = _configs(tmp_path, "parts", [0, 1, 2], **kw)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 6)  # after step 6: between evaluations, past the checkpoint at 4
+        with pytest.raises(Interrupted, match=f"at step 6/12; checkpoints were saved. Continue with: diffgames resume {tmp_path / 'parts'}"):
+            train_vectorized(parts, quiet=True)
+    assert [json.loads((Path(c.out) / "summary.json").read_text())["status"] for c in parts] == ["interrupted"] * 3
+    summaries = resume_vectorized(tmp_path / "parts", quiet=True)
+    assert [s["status"] for s in summaries] == ["done"] * 3 and summaries[0]["final_step"] == 12
+    for w, p in zip(whole, parts):
+        untimed = lambda rows: [{k: v for k, v in r.items() if k not in TIMES - {"step"}} for r in rows]  # noqa: E731
+        assert untimed(_rows(p.out)) == untimed(_rows(w.out))
+        cw = load_latest_checkpoint(Path(w.out) / "checkpoints")[1]
+        cp = load_latest_checkpoint(Path(p.out) / "checkpoints")[1]
+        torch.testing.assert_close(cp["params"], cw["params"], rtol=0, atol=0)
+        torch.testing.assert_close(cp["solver_state"], cw["solver_state"], rtol=0, atol=0)
+        assert torch.equal(cp["rng"]["data"], cw["rng"]["data"])
+
+
+def test_resume_of_a_seeds_directory_from_the_cli(tmp_path, monkeypatch, capsys):
+    from arena.cli import main
+
+    common = ["run", "--game", "rps", "--solver", "optimistic", "--optimizer", "sgd", "--lr", "0.2", "--steps", "20",
+              "--eval-every", "5", "--seeds", "0-1", "--quiet", "--dtype", "float64"]
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 7)
+        assert main([*common, "--vectorize", "--out", str(tmp_path / "vec")]) == 143  # 128 + SIGTERM
+    assert f"Continue with: diffgames resume {tmp_path / 'vec'}" in capsys.readouterr().err
+    assert main(["resume", str(tmp_path / "vec"), "--quiet"]) == 0
+    assert f"2 seeds in {tmp_path / 'vec'} resumed together (vectorized); 0 diverged" in capsys.readouterr().out
+    assert main([*common, "--out", str(tmp_path / "seq")]) == 0  # done: resume takes them one by one
+    assert main(["resume", str(tmp_path / "seq"), "--steps", "30", "--quiet"]) == 0
+    assert f"2 seeds in {tmp_path / 'seq'} resumed; 0 diverged" in capsys.readouterr().out
+    assert _rows(tmp_path / "seq" / "seed1")[-1]["step"] == 30
+
+
+def test_vectorized_seeds_at_different_steps_do_not_resume_together(tmp_path):
+    kw = dict(game="rps", solver="simultaneous", steps=10, eval_every=5, dtype="float64")
+    configs = _configs(tmp_path, "vec", [0, 1], **kw)
+    train_vectorized(configs, quiet=True)
+    resume(Path(configs[1].out), quiet=True, steps=15)  # seed 1 alone moves on to step 15
+    with pytest.raises(ConfigError, match=r"different steps \(\{'seed0': 10, 'seed1': 15\}\)"):
+        resume_vectorized(tmp_path / "vec", quiet=True, steps=20)
 
 
 def test_a_vectorized_seed_resumes_alone(tmp_path):
