@@ -173,7 +173,14 @@ def compare(
         done = 0
         for label in dict.fromkeys(c.label for c in todo):
             group = [c for c in todo if c.label == label]
-            summaries = train_vectorized(group, quiet=True)
+            # a group interrupted by an earlier call continues from its checkpoints
+            resumable = all(_summary(Path(c.out)).get("status") == "interrupted" and _same_config(Path(c.out), c)
+                            for c in group)
+            try:
+                summaries = train_vectorized(group, quiet=True, resume_from_checkpoint=resumable)
+            except Interrupted:
+                interrupted = True
+                break
             for cfg, summary in zip(group, summaries):
                 done += 1
                 if not quiet:

@@ -304,3 +304,31 @@ def test_vectorized_seeds_on_cuda_match_separate_runs(tmp_path):
         train(c, quiet=True)
     train_vectorized(vectorized, quiet=True)
     _assert_same_runs(alone, vectorized, rtol=1e-4)
+
+
+def test_an_interrupted_vectorized_compare_continues_with_the_same_command(tmp_path, monkeypatch):
+    from arena.cases import find_case, load_case
+    from arena.compare import compare
+
+    case = load_case(find_case("quickstart"))
+    kw = dict(labels=["optimistic", "alternating"], seeds=[0, 1], quiet=True, vectorize=True,
+              overrides={"steps": 300})
+    compare(case, tmp_path / "whole", **kw)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 120)
+        with pytest.raises(Interrupted, match="comparison interrupted"):
+            compare(case, tmp_path / "parts", **kw)
+    statuses = {d.parent.name + "/" + d.name: json.loads((d / "summary.json").read_text())["status"]
+                for d in (tmp_path / "parts").glob("*/seed*")}
+    assert statuses == {"optimistic/seed0": "interrupted", "optimistic/seed1": "interrupted"}
+    before = _rows(tmp_path / "parts" / "optimistic" / "seed0")
+    compare(case, tmp_path / "parts", **kw)  # the same call again: continues the interrupted group
+    # continued, not started again: the rows up to the checkpoint (step 100) are kept as logged
+    kept = [r for r in before if r["step"] <= 100]
+    assert len(kept) == 3 and _rows(tmp_path / "parts" / "optimistic" / "seed0")[:3] == kept
+    for label in ("optimistic", "alternating"):
+        for seed in (0, 1):
+            whole, parts = (tmp_path / t / label / f"seed{seed}" for t in ("whole", "parts"))
+            untimed = lambda rows: [{k: v for k, v in r.items() if k not in TIMES - {"step"}} for r in rows]  # noqa: E731
+            assert untimed(_rows(parts)) == untimed(_rows(whole)), (label, seed)
+            assert json.loads((parts / "summary.json").read_text())["status"] == "done"
