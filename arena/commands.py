@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import games
@@ -10,9 +9,9 @@ import solvers
 from arena.cases import Case, bundled_cases, find_case, load_case
 from arena.cli import parse_kv, parse_seeds
 from arena.compare import aggregate, compare, load_runs, verify
-from arena.config import RunConfig, run_dirs_below
+from arena.config import RunConfig, run_dirs_below, same_config
 from arena.plots import plot_comparison, plot_run, plot_samples
-from arena.run import resume, train
+from arena.run import Interrupted, read_summary, resume, train
 from games.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
@@ -103,18 +102,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     root = Path(args.out or f"runs/{args.game}-{args.solver}")
     configs = [RunConfig(**{**config.to_dict(), "seed": s, "out": str(root / f"seed{s}")}) for s in seeds]
-    if args.vectorize:
-        from arena.vectorized import train_vectorized
+    # as `compare`: the same command again keeps finished seeds and continues interrupted ones
+    status = {c.seed: read_summary(Path(c.out)).get("status") if same_config(Path(c.out), c) else None
+              for c in configs}
+    # (`resume ROOT` continues the seeds that started; only the same command knows the rest)
+    again = f"Continue with the same command (or: diffgames resume {root})" if args.vectorize else \
+        "Continue with the same command."
+    try:
+        if args.vectorize:
+            from arena.vectorized import train_vectorized
 
-        summaries = train_vectorized(configs, quiet=args.quiet)
-    else:
-        summaries = []
-        for cfg in configs:
-            try:
-                summaries.append(train(cfg, quiet=args.quiet))
-            except DivergenceError as exc:
-                print(f"seed {cfg.seed}: {exc}")
-                summaries.append({"status": "diverged"})
+            resumable = all(status[c.seed] == "interrupted" for c in configs)
+            summaries = train_vectorized(configs, quiet=args.quiet, resume_from_checkpoint=resumable)
+        else:
+            summaries = []
+            for cfg in configs:
+                if status[cfg.seed] == "done":
+                    print(f"seed {cfg.seed}: already done, kept")
+                    summaries.append(read_summary(Path(cfg.out)))
+                    continue
+                try:
+                    summaries.append(train(cfg, quiet=args.quiet,
+                                           resume_from_checkpoint=status[cfg.seed] == "interrupted"))
+                except DivergenceError as exc:
+                    print(f"seed {cfg.seed}: {exc}")
+                    summaries.append({"status": "diverged"})
+    except Interrupted as exc:
+        head = str(exc).split(" Continue with:")[0]  # "interrupted at step s/N; … saved."
+        raise Interrupted(f"{head} {again}", exc.signum) from None
     for cfg, summary in zip(configs, summaries):
         if summary.get("status") == "done":
             _finish_run(cfg, summary)
@@ -132,7 +147,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 0
     # the seeds of `diffgames run --seeds A-B [--vectorize]`: continue them all, together
     # when they ran as one batched computation
-    vectorized = all("seeds_vectorized" in _summary_of(d) for d in seed_dirs)
+    vectorized = all("seeds_vectorized" in read_summary(d) for d in seed_dirs)
     if vectorized:
         from arena.vectorized import resume_vectorized
 
@@ -152,12 +167,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     print(f"{len(seed_dirs)} seeds in {run_dir} resumed{' together (vectorized)' if vectorized else ''}; {diverged} diverged")
     return 2 if diverged else 0
 
-
-def _summary_of(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _metric_names(case: Case) -> list[str]:

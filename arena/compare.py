@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import math
 import os
 import signal
@@ -25,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from arena.cases import Case
-from arena.config import RunConfig, natural_key
-from arena.run import Interrupted, read_metrics, resume, train
+from arena.config import RunConfig, natural_key, same_config
+from arena.run import Interrupted, read_metrics, read_summary, resume, train
 from games.errors import ConfigError, DivergenceError
 
 __all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
@@ -47,11 +46,6 @@ class RunResult:
         return self.summary.get("status", "missing")
 
 
-def _summary(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
     """Worker: run (or resume) one config quietly; divergence is a result, not a crash."""
     import torch
@@ -60,12 +54,12 @@ def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
     cfg = RunConfig(**config)
     run_dir = Path(cfg.out)
     try:
-        previous = _summary(run_dir)
+        previous = read_summary(run_dir)
         if previous.get("status") in ("interrupted", "running") and (run_dir / "checkpoints").exists():
             return resume(run_dir, quiet=True, steps=cfg.steps)
         return train(cfg, quiet=True)
     except (DivergenceError, Interrupted):
-        return _summary(run_dir)  # status "diverged" / "interrupted", written by the run
+        return read_summary(run_dir)  # status "diverged" / "interrupted", written by the run
     except Exception as exc:  # keep the comparison going; report the crash as such
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "label": cfg.label, "seed": cfg.seed}
 
@@ -101,16 +95,6 @@ def _sigint_ignored():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _same_config(run_dir: Path, cfg: RunConfig) -> bool:
-    path = run_dir / "config.toml"
-    if not path.exists():
-        return False
-    try:
-        return RunConfig.load(path).to_dict() == cfg.to_dict()
-    except ConfigError:
-        return False
 
 
 def _line(done: int, total: int, label: str, seed: int, summary: dict[str, Any], metrics: list[str]) -> str:
@@ -150,7 +134,7 @@ def compare(
     todo = []
     for cfg in configs:
         run_dir = Path(cfg.out)
-        if _summary(run_dir).get("status") == "done" and _same_config(run_dir, cfg):
+        if read_summary(run_dir).get("status") == "done" and same_config(run_dir, cfg):
             if not quiet:
                 print(f"{cfg.label} seed{cfg.seed}: already done, kept")
             continue
@@ -174,7 +158,7 @@ def compare(
         for label in dict.fromkeys(c.label for c in todo):
             group = [c for c in todo if c.label == label]
             # a group interrupted by an earlier call continues from its checkpoints
-            resumable = all(_summary(Path(c.out)).get("status") == "interrupted" and _same_config(Path(c.out), c)
+            resumable = all(read_summary(Path(c.out)).get("status") == "interrupted" and same_config(Path(c.out), c)
                             for c in group)
             try:
                 summaries = train_vectorized(group, quiet=True, resume_from_checkpoint=resumable)
@@ -221,7 +205,7 @@ def compare(
                           f"Continue with the same command (diffgames compare {case.path} ...)", 2)
     if todo and not quiet:
         print(f"finished in {time.perf_counter() - started:.1f} s", flush=True)
-    return [RunResult(c.label, c.seed, Path(c.out), _summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]
+    return [RunResult(c.label, c.seed, Path(c.out), read_summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]
 
 
 def load_runs(out: Path) -> list[RunResult]:
@@ -232,7 +216,7 @@ def load_runs(out: Path) -> list[RunResult]:
     results = []
     for d in dirs:
         cfg = RunConfig.load(d / "config.toml")
-        results.append(RunResult(cfg.label, cfg.seed, d, _summary(d), read_metrics(d)))
+        results.append(RunResult(cfg.label, cfg.seed, d, read_summary(d), read_metrics(d)))
     return sorted(results, key=lambda r: (natural_key(r.label), r.seed))
 
 

@@ -12,7 +12,7 @@ import torch
 
 from games.errors import ConfigError
 
-__all__ = ["RunConfig", "DTYPES", "resolve_device", "natural_key", "run_dirs_below"]
+__all__ = ["RunConfig", "DTYPES", "resolve_device", "natural_key", "run_dirs_below", "same_config"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -121,3 +121,14 @@ def run_dirs_below(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted((d for d in root.iterdir() if (d / "config.toml").is_file()), key=lambda d: natural_key(d.name))
+
+
+def same_config(run_dir: Path, config: RunConfig) -> bool:
+    """Whether ``run_dir`` holds a run of exactly ``config`` (so it may be kept or continued)."""
+    path = Path(run_dir) / "config.toml"
+    if not path.exists():
+        return False
+    try:
+        return RunConfig.load(path).to_dict() == config.to_dict()
+    except ConfigError:
+        return False

@@ -238,21 +238,56 @@ def test_interrupted_vectorized_seeds_resume_together_bit_identically(tmp_path, 
         assert torch.equal(cp["rng"]["data"], cw["rng"]["data"])
 
 
-def test_resume_of_a_seeds_directory_from_the_cli(tmp_path, monkeypatch, capsys):
+def test_interrupted_seeds_continue_with_resume_or_the_same_command(tmp_path, monkeypatch, capsys):
     from arena.cli import main
 
     common = ["run", "--game", "rps", "--solver", "optimistic", "--optimizer", "sgd", "--lr", "0.2", "--steps", "20",
               "--eval-every", "5", "--seeds", "0-1", "--quiet", "--dtype", "float64"]
-    with monkeypatch.context() as patch:
-        _interrupt_after(patch, 7)
-        assert main([*common, "--vectorize", "--out", str(tmp_path / "vec")]) == 143  # 128 + SIGTERM
-    assert f"Continue with: diffgames resume {tmp_path / 'vec'}" in capsys.readouterr().err
-    assert main(["resume", str(tmp_path / "vec"), "--quiet"]) == 0
-    assert f"2 seeds in {tmp_path / 'vec'} resumed together (vectorized); 0 diverged" in capsys.readouterr().out
-    assert main([*common, "--out", str(tmp_path / "seq")]) == 0  # done: resume takes them one by one
-    assert main(["resume", str(tmp_path / "seq"), "--steps", "30", "--quiet"]) == 0
-    assert f"2 seeds in {tmp_path / 'seq'} resumed; 0 diverged" in capsys.readouterr().out
-    assert _rows(tmp_path / "seq" / "seed1")[-1]["step"] == 30
+    untimed = lambda rows: [{k: v for k, v in r.items() if k not in TIMES - {"step"}} for r in rows]  # noqa: E731
+    for tag, extra in (("vec", ["--vectorize"]), ("seq", [])):
+        whole = main([*common, *extra, "--out", str(tmp_path / f"{tag}-whole")])
+        assert whole == 0
+        for how in ("resume", "again") if extra else ("again",):  # unstarted seeds need the command
+            out = tmp_path / f"{tag}-{how}"
+            with monkeypatch.context() as patch:
+                if extra:
+                    _interrupt_after(patch, 7)
+                else:  # the sequential seeds run through arena.run.train
+                    import arena.run
+
+                    patch.setattr(arena.run, "_catch_signals", lambda: _yield(_SignalAfter(7)))
+                assert main([*common, *extra, "--out", str(out)]) == 143  # 128 + SIGTERM
+            err = capsys.readouterr().err
+            assert "interrupted at step 7/20" in err
+            assert (f"Continue with the same command (or: diffgames resume {out})" if extra
+                    else "Continue with the same command.") in err
+            logged = _rows(out / "seed0")
+            if how == "resume":
+                assert main(["resume", str(out), "--quiet"]) == 0
+                together = " together (vectorized)" if extra else ""
+                assert f"2 seeds in {out} resumed{together}; 0 diverged" in capsys.readouterr().out
+            else:
+                assert main([*common, *extra, "--out", str(out)]) == 0
+            # continued, not started again: the rows up to the checkpoint (step 5) are kept
+            assert _rows(out / "seed0")[:2] == [r for r in logged if r["step"] <= 5]
+            for seed in (0, 1):
+                assert untimed(_rows(out / f"seed{seed}")) == untimed(_rows(tmp_path / f"{tag}-whole" / f"seed{seed}"))
+    assert main([*common, "--out", str(tmp_path / "seq-again")]) == 0  # all done: nothing runs again
+    assert capsys.readouterr().out.count("already done, kept") == 2
+    # seeds that ran one by one are resumed one by one (here: lengthened)
+    assert main(["resume", str(tmp_path / "seq-again"), "--steps", "30", "--quiet"]) == 0
+    assert f"2 seeds in {tmp_path / 'seq-again'} resumed; 0 diverged" in capsys.readouterr().out
+    assert _rows(tmp_path / "seq-again" / "seed1")[-1]["step"] == 30
+
+
+def _yield(value):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def context():
+        yield value
+
+    return context()
 
 
 def test_vectorized_seeds_at_different_steps_do_not_resume_together(tmp_path):
