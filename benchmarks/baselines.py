@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from games.mog import MixtureOfGaussians
 
-__all__ = ["TorchOptimAlternating", "HigherUnrolled", "torch_optimizer", "load_nets"]
+__all__ = ["TorchOptimAlternating", "HigherUnrolled", "nested_func_leader_gradient", "torch_optimizer", "load_nets"]
 
 
 def torch_optimizer(spec: Mapping[str, Any], params) -> torch.optim.Optimizer:
@@ -105,3 +105,33 @@ class HigherUnrolled:
         _d_loss(self.D, batch["real"], fake.detach()).backward()
         self.g_opt.step()
         self.d_opt.step()
+
+
+def nested_func_leader_gradient(game, params, state, batch, leader: str, followers: list[str], opts, unroll_steps: int):
+    """The unrolled leader gradient as the toolkit computed it before issue 7 (kept as a
+    reference point): nested ``torch.func.grad``, the other players' parameters passed as
+    arguments, no reuse of the leader's forward pass (``G(z)`` runs ``K + 2`` times)."""
+    from torch.func import grad as func_grad
+
+    from games.base import checked_losses
+
+    def own_gradient(f: str):
+        def loss_of_own(own, current):
+            return checked_losses(game, {**current, f: own}, batch)[f]
+
+        g = func_grad(loss_of_own)
+        return lambda current: g(current[f], current)
+
+    own = {f: own_gradient(f) for f in followers}
+
+    def surrogate(leader_params):
+        current, states = {**params, leader: leader_params}, {f: state["opt"][f] for f in followers}
+        for _ in range(unroll_steps):
+            fgrads = {f: own[f](current) for f in followers}
+            current = dict(current)
+            for f in followers:
+                current[f], states[f] = opts[f].update(fgrads[f], states[f], current[f])
+        return checked_losses(game, current, batch)[leader]
+
+    with torch.enable_grad():
+        return func_grad(surrogate)(params[leader])

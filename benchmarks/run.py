@@ -20,7 +20,7 @@ import torch
 import games
 import solvers
 from arena.stacked import StackedGame, stack_trees
-from benchmarks.baselines import HigherUnrolled, TorchOptimAlternating
+from benchmarks.baselines import HigherUnrolled, TorchOptimAlternating, nested_func_leader_gradient
 from benchmarks.timing import (flops, interleaved, linear_fit, matmul_gflops, peak_memory, ratio,
                                saved_tensor_bytes)
 from solvers.base import player_gradients
@@ -104,8 +104,8 @@ class Bench:
 
         def previous():  # the step before issue 7: all players' gradients, then a nested torch.func.grad unroll
             grads, _ = player_gradients(game, params, batch)
-            grads["generator"] = solver.leader_gradient_func(game, params, state, batch, "generator",
-                                                             ["discriminator"], opts)
+            grads["generator"] = nested_func_leader_gradient(game, params, state, batch, "generator",
+                                                             ["discriminator"], opts, 5)
             with torch.no_grad():
                 return {p: opts[p].update(grads[p], state["opt"][p], params[p]) for p in game.player_names}
 
