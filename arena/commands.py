@@ -9,9 +9,9 @@ import solvers
 from arena.cases import Case, bundled_cases, find_case, load_case
 from arena.cli import parse_kv, parse_seeds
 from arena.compare import aggregate, compare, load_runs, verify
-from arena.config import RunConfig, run_dirs_below, same_config
+from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples
-from arena.run import Interrupted, read_summary, resume, train
+from arena.run import Interrupted, finished_already, read_summary, resume, train, train_or_continue
 from games.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
@@ -103,39 +103,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = Path(args.out or f"runs/{args.game}-{args.solver}")
     configs = [RunConfig(**{**config.to_dict(), "seed": s, "out": str(root / f"seed{s}")}) for s in seeds]
     # as `compare`: the same command again keeps finished seeds and continues interrupted ones
-    status = {c.seed: read_summary(Path(c.out)).get("status") if same_config(Path(c.out), c) else None
-              for c in configs}
-    # (`resume ROOT` continues the seeds that started; only the same command knows the rest)
-    again = f"Continue with the same command (or: diffgames resume {root})" if args.vectorize else \
-        "Continue with the same command."
     try:
         if args.vectorize:
-            from arena.vectorized import train_vectorized
+            from arena.vectorized import interrupted_together, train_vectorized
 
-            resumable = all(status[c.seed] == "interrupted" for c in configs)
-            summaries = train_vectorized(configs, quiet=args.quiet, resume_from_checkpoint=resumable)
+            summaries = train_vectorized(configs, quiet=args.quiet, resume_from_checkpoint=interrupted_together(configs))
         else:
             summaries = []
             for cfg in configs:
-                if status[cfg.seed] == "done":
+                if finished_already(cfg):
                     print(f"seed {cfg.seed}: already done, kept")
                     summaries.append(read_summary(Path(cfg.out)))
                     continue
                 try:
-                    summaries.append(train(cfg, quiet=args.quiet,
-                                           resume_from_checkpoint=status[cfg.seed] == "interrupted"))
+                    summaries.append(train_or_continue(cfg, quiet=args.quiet))
                 except DivergenceError as exc:
                     print(f"seed {cfg.seed}: {exc}")
                     summaries.append({"status": "diverged"})
     except Interrupted as exc:
-        head = str(exc).split(" Continue with:")[0]  # "interrupted at step s/N; … saved."
-        raise Interrupted(f"{head} {again}", exc.signum) from None
-    for cfg, summary in zip(configs, summaries):
-        if summary.get("status") == "done":
-            _finish_run(cfg, summary)
-    diverged = sum(s.get("status") == "diverged" for s in summaries)
-    print(f"{len(seeds)} seeds in {root}; {diverged} diverged")
-    return 2 if diverged else 0
+        # `resume ROOT` continues the seeds that started; only the same command knows the rest
+        raise exc.continue_with("Continue with the same command"
+                                + (f" (or: diffgames resume {root})" if args.vectorize else "."))
+    return _report_seeds(configs, summaries, f"{len(seeds)} seeds in {root}")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -160,11 +149,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
             except DivergenceError as exc:
                 print(f"{d.name}: {exc}")
                 summaries.append({"status": "diverged"})
-    for d, summary in zip(seed_dirs, summaries):
+    configs = [RunConfig.load(d / "config.toml") for d in seed_dirs]
+    return _report_seeds(configs, summaries,
+                         f"{len(seed_dirs)} seeds in {run_dir} resumed{' together (vectorized)' if vectorized else ''}")
+
+
+def _report_seeds(configs: list[RunConfig], summaries: list[dict], headline: str) -> int:
+    """Each finished seed's result, then ``headline`` with the number of diverged seeds."""
+    for cfg, summary in zip(configs, summaries):
         if summary.get("status") == "done":
-            _finish_run(RunConfig.load(d / "config.toml"), summary)
+            _finish_run(cfg, summary)
     diverged = sum(s.get("status") == "diverged" for s in summaries)
-    print(f"{len(seed_dirs)} seeds in {run_dir} resumed{' together (vectorized)' if vectorized else ''}; {diverged} diverged")
+    print(f"{headline}; {diverged} diverged")
     return 2 if diverged else 0
 
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from arena.cases import Case
-from arena.config import RunConfig, natural_key, same_config
-from arena.run import Interrupted, read_metrics, read_summary, resume, train
+from arena.config import RunConfig, natural_key
+from arena.run import Interrupted, finished_already, read_metrics, read_summary, train_or_continue
 from games.errors import ConfigError, DivergenceError
 
 __all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
@@ -54,10 +54,7 @@ def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
     cfg = RunConfig(**config)
     run_dir = Path(cfg.out)
     try:
-        previous = read_summary(run_dir)
-        if previous.get("status") in ("interrupted", "running") and (run_dir / "checkpoints").exists():
-            return resume(run_dir, quiet=True, steps=cfg.steps)
-        return train(cfg, quiet=True)
+        return train_or_continue(cfg, quiet=True)
     except (DivergenceError, Interrupted):
         return read_summary(run_dir)  # status "diverged" / "interrupted", written by the run
     except Exception as exc:  # keep the comparison going; report the crash as such
@@ -133,8 +130,7 @@ def compare(
     configs = [case.run_config(l, s, out / l / f"seed{s}", **(overrides or {})) for l in labels for s in seeds]
     todo = []
     for cfg in configs:
-        run_dir = Path(cfg.out)
-        if read_summary(run_dir).get("status") == "done" and same_config(run_dir, cfg):
+        if finished_already(cfg):
             if not quiet:
                 print(f"{cfg.label} seed{cfg.seed}: already done, kept")
             continue
@@ -152,16 +148,13 @@ def compare(
         print(f"running {len(todo)} run(s) of case {case.name!r} with {jobs} process(es) → {out}", flush=True)
     interrupted = False
     if vectorize and todo:
-        from arena.vectorized import train_vectorized
+        from arena.vectorized import interrupted_together, train_vectorized
 
         done = 0
         for label in dict.fromkeys(c.label for c in todo):
             group = [c for c in todo if c.label == label]
-            # a group interrupted by an earlier call continues from its checkpoints
-            resumable = all(read_summary(Path(c.out)).get("status") == "interrupted" and same_config(Path(c.out), c)
-                            for c in group)
-            try:
-                summaries = train_vectorized(group, quiet=True, resume_from_checkpoint=resumable)
+            try:  # a group interrupted by an earlier call continues from its checkpoints
+                summaries = train_vectorized(group, quiet=True, resume_from_checkpoint=interrupted_together(group))
             except Interrupted:
                 interrupted = True
                 break

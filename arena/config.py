@@ -123,12 +123,14 @@ def run_dirs_below(root: Path) -> list[Path]:
     return sorted((d for d in root.iterdir() if (d / "config.toml").is_file()), key=lambda d: natural_key(d.name))
 
 
-def same_config(run_dir: Path, config: RunConfig) -> bool:
-    """Whether ``run_dir`` holds a run of exactly ``config`` (so it may be kept or continued)."""
+def same_config(run_dir: Path, config: RunConfig, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether ``run_dir`` holds a run of ``config`` (fields in ``ignore`` may differ)."""
     path = Path(run_dir) / "config.toml"
     if not path.exists():
         return False
     try:
-        return RunConfig.load(path).to_dict() == config.to_dict()
+        saved = RunConfig.load(path).to_dict()
     except ConfigError:
         return False
+    wanted = config.to_dict()
+    return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in wanted.items() if k not in ignore}

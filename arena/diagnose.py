@@ -31,10 +31,10 @@ from arena.cli import parse_kv
 from arena.config import RunConfig
 from games.base import Game, JointParams
 from games.diagnostics import DENSE_PARAM_CAP, diagnose, plot_eigenvalues
+from games.diagnostics import DIAGNOSE_ITERS as ITERS
+from games.diagnostics import DIAGNOSE_PROBES as PROBES
 from games.errors import ConfigError
 
-#: Hutchinson probes and power iterations of the matrix-free path (the library defaults)
-PROBES, ITERS = 16, 100
 
 __all__ = ["run_diagnose", "load_point", "format_report", "FIXED_POINT_TOL", "AXIS_RTOL"]
 

@@ -24,20 +24,28 @@ import torch
 import games
 import solvers
 from arena.checkpoint import atomic_write_bytes, load_latest_checkpoint, save_checkpoint
-from arena.config import RunConfig, resolve_device
+from arena.config import RunConfig, resolve_device, same_config
 from games.base import Game, JointParams
 from games.errors import ConfigError, DiffgamesError, DivergenceError
 from solvers.base import Solver
 
-__all__ = ["train", "resume", "Interrupted", "build", "eval_generator", "read_metrics"]
+__all__ = ["train", "resume", "train_or_continue", "finished_already", "stopped_early", "Interrupted", "build", "eval_generator", "read_metrics"]
 
 
 class Interrupted(DiffgamesError):
-    """The run got SIGINT/SIGTERM; a checkpoint was written first."""
+    """The run got SIGINT/SIGTERM; a checkpoint was written first.
 
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
+    ``what`` says where it stopped, ``next_step`` how to continue; a caller that knows a
+    better way (e.g. a command that also starts seeds not yet begun) re-raises with
+    :meth:`continue_with`.
+    """
+
+    def __init__(self, what: str, signum: int, next_step: str | None = None):
+        super().__init__(what if next_step is None else f"{what} {next_step}")
+        self.what, self.signum, self.next_step = what, signum, next_step
+
+    def continue_with(self, next_step: str) -> Interrupted:
+        return Interrupted(self.what, self.signum, next_step)
 
 
 def build(config: RunConfig) -> tuple[Game, Solver]:
@@ -265,15 +273,32 @@ def train(
                 if caught:
                     checkpoint()
                     finish("interrupted")
-                    raise Interrupted(
-                        f"interrupted at step {step}/{config.steps}; a checkpoint was saved. "
-                        f"Continue with: diffgames resume {out}", caught[0])
+                    raise Interrupted(f"interrupted at step {step}/{config.steps}; a checkpoint was saved.",
+                                      caught[0], f"Continue with: diffgames resume {out}")
     except (DivergenceError, Interrupted):
         raise
     except DiffgamesError:
         finish("failed")
         raise
     return finish("done")
+
+
+def finished_already(config: RunConfig) -> bool:
+    """Whether ``config.out`` holds a finished run of exactly ``config`` (keep it)."""
+    return read_summary(Path(config.out)).get("status") == "done" and same_config(Path(config.out), config)
+
+
+def stopped_early(config: RunConfig) -> bool:
+    """Whether ``config.out`` holds an interrupted (or crashed) run of ``config`` — the same
+    config but perhaps for its length — with checkpoints to continue from."""
+    run_dir = Path(config.out)
+    return (read_summary(run_dir).get("status") in ("interrupted", "running")
+            and any((run_dir / "checkpoints").glob("*.pt")) and same_config(run_dir, config, ignore=("steps",)))
+
+
+def train_or_continue(config: RunConfig, *, quiet: bool = False) -> dict[str, Any]:
+    """:func:`train` ``config``, continuing from its checkpoint when :func:`stopped_early`."""
+    return train(config, quiet=quiet, resume_from_checkpoint=stopped_early(config))
 
 
 def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None) -> dict[str, Any]:

@@ -27,13 +27,13 @@ from torch import Tensor
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from arena.checkpoint import load_latest_checkpoint, save_checkpoint
-from arena.config import RunConfig, resolve_device, run_dirs_below
-from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate, read_metrics
+from arena.config import RunConfig, resolve_device, run_dirs_below, same_config
+from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate, read_metrics, read_summary
 from arena.stacked import StackedGame, stack_trees, unstack_tree
 from games.base import JointParams
 from games.errors import ConfigError
 
-__all__ = ["train_vectorized", "resume_vectorized", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
+__all__ = ["train_vectorized", "resume_vectorized", "interrupted_together", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
 
 #: Solvers whose step on a :class:`StackedGame` is every seed's own step (checked by
 #: ``tests/arena/test_vectorized.py``). The others reduce over all parameters.
@@ -247,14 +247,21 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False,
                     for i in (i for i in range(n) if active[i]):
                         checkpoint(i)
                         finish(i, "interrupted")
-                    raise Interrupted(f"interrupted at step {step}/{first.steps}; checkpoints were saved. "
-                                      f"Continue with: {_resume_command(outs)}", caught[0])
+                    raise Interrupted(f"interrupted at step {step}/{first.steps}; checkpoints were saved.",
+                                      caught[0], f"Continue with: {_resume_command(outs)}")
     finally:
         if bar is not None:
             bar.close()
     for i in (i for i in range(n) if active[i]):
         finish(i, "done")
     return summaries
+
+
+def interrupted_together(configs: list[RunConfig]) -> bool:
+    """Whether every seed's directory holds an interrupted run of its config, so that the
+    batch continues from the checkpoints (:func:`train_vectorized` checks their steps)."""
+    return all(read_summary(Path(c.out)).get("status") == "interrupted" and same_config(Path(c.out), c)
+               for c in configs)
 
 
 def resume_vectorized(root: Path, *, quiet: bool = False, steps: int | None = None) -> list[dict[str, Any]]:

@@ -44,6 +44,8 @@ __all__ = [
 
 #: Above this many parameters the dense Jacobian (``n²`` entries) is refused.
 DENSE_PARAM_CAP = 5000
+#: Power iterations and Hutchinson probes of :func:`diagnose`'s matrix-free path.
+DIAGNOSE_ITERS, DIAGNOSE_PROBES = 100, 16
 
 Layout = list[tuple[str, str, torch.Size]]
 
@@ -228,8 +230,8 @@ def diagnose(
     params: JointParams,
     batch: Any = None,
     max_params: int = DENSE_PARAM_CAP,
-    iters: int = 100,
-    probes: int = 16,
+    iters: int = DIAGNOSE_ITERS,
+    probes: int = DIAGNOSE_PROBES,
     generator: torch.Generator | None = None,
     progress: Callable[[], None] | None = None,
 ) -> dict[str, Any]:

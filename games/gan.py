@@ -44,10 +44,13 @@ class GANGame(Game):
 
     generator_loss: str = "non-saturating"
 
+    def _fake(self, params: JointParams, batch: dict[str, Tensor]) -> Tensor:
+        """``G(z)``, in the parameters' dtype."""
+        return self.call("generator", params, _as(batch["z"], next(iter(params["generator"].values())).dtype))
+
     def losses(self, params: JointParams, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        dtype = next(iter(params["generator"].values())).dtype
-        fake = self.call("generator", params, _as(batch["z"], dtype))
-        real = _as(batch["real"], dtype)
+        fake = self._fake(params, batch)
+        real = _as(batch["real"], fake.dtype)
         n = real.shape[0]
         # one discriminator pass over real and fake: unrolling calls this K+2 times a step
         logits = self.call("discriminator", params, torch.cat([real, fake])).squeeze(-1)
@@ -65,9 +68,7 @@ class GANGame(Game):
         # generator step then back-propagates through the discriminator on half the rows.
         if tuple(players) != ("generator",) or self.generator_loss == "saturating":
             return self.losses(params, batch)
-        dtype = next(iter(params["generator"].values())).dtype
-        fake = self.call("generator", params, _as(batch["z"], dtype))
-        fake_logits = self.call("discriminator", params, fake).squeeze(-1)
+        fake_logits = self.call("discriminator", params, self._fake(params, batch)).squeeze(-1)
         return {"generator": F.softplus(-fake_logits).mean()}
 
     def interaction_graph(self) -> nx.DiGraph:
