@@ -19,8 +19,8 @@ from typing import Any
 import games
 import solvers
 from arena.config import DTYPES, RunConfig
-from games.errors import ConfigError, DiffgamesError
-from games.registry import check_options, suggest
+from diffgames.errors import ConfigError, DiffgamesError
+from diffgames.registry import check_options, suggest
 
 __all__ = ["Case", "SolverEntry", "Claim", "load_case", "find_case", "bundled_cases", "CASES_DIR", "OPS"]
 

@@ -31,7 +31,7 @@ EXAMPLES = {
 
 def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` → [0, 1, 2, 3, 4]; ``"0,3,7"`` → [0, 3, 7]."""
-    from games.errors import ConfigError
+    from diffgames.errors import ConfigError
 
     seeds: list[int] = []
     for part in text.split(","):
@@ -49,8 +49,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
-    from games.errors import ConfigError
-    from games.registry import parse_option_value
+    from diffgames.errors import ConfigError
+    from diffgames.registry import parse_option_value
 
     options = {}
     for item in items or []:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         # try so that Ctrl-C while starting up ends with one line, not a traceback
         from arena import commands
         from arena.run import Interrupted
-        from games.errors import DiffgamesError, DivergenceError
+        from diffgames.errors import DiffgamesError, DivergenceError
     except KeyboardInterrupt:
         print("\ndiffgames: interrupted while starting; nothing was run", file=sys.stderr)
         return 130

@@ -12,7 +12,7 @@ from arena.compare import aggregate, compare, load_runs, verify
 from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples
 from arena.run import Interrupted, finished_already, read_summary, resume, train, train_or_continue
-from games.errors import ConfigError, DivergenceError
+from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
 

@@ -26,7 +26,7 @@ import numpy as np
 from arena.cases import Case
 from arena.config import RunConfig, natural_key
 from arena.run import Interrupted, finished_already, read_metrics, read_summary, train_or_continue
-from games.errors import ConfigError, DivergenceError
+from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import tomli_w
 import torch
 
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = ["RunConfig", "DTYPES", "resolve_device", "natural_key", "run_dirs_below", "same_config"]
 

@@ -10,10 +10,10 @@ point, simultaneous gradient *flow* is locally attracted when every eigenvalue h
 positive real part, and simultaneous gradient *descent* with step η when additionally
 ``|1 − ηλ| < 1`` for every eigenvalue, i.e. ``η < 2 Re λ / |λ|²``.
 
-The numbers come from :func:`games.diagnostics.diagnose`, evaluated in float64 (the
+The numbers come from :func:`analysis.jacobian.diagnose`, evaluated in float64 (the
 parameters and any floating-point tensors of the batch are cast), so that "purely
 imaginary" is not blurred by float32 rounding. The eigenvalue plot is
-:func:`games.diagnostics.plot_eigenvalues`.
+:func:`analysis.jacobian.plot_eigenvalues`.
 """
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ from arena.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_la
 from arena.cli import parse_kv
 from arena.config import RunConfig
 from games.base import Game, JointParams
-from games.diagnostics import DENSE_PARAM_CAP, diagnose, plot_eigenvalues
-from games.diagnostics import DIAGNOSE_ITERS as ITERS
-from games.diagnostics import DIAGNOSE_PROBES as PROBES
-from games.errors import ConfigError
+from analysis.jacobian import DENSE_PARAM_CAP, diagnose, plot_eigenvalues
+from analysis.jacobian import DIAGNOSE_ITERS as ITERS
+from analysis.jacobian import DIAGNOSE_PROBES as PROBES
+from diffgames.errors import ConfigError
 
 
 __all__ = ["run_diagnose", "load_point", "format_report", "FIXED_POINT_TOL", "AXIS_RTOL"]
@@ -130,7 +130,7 @@ def _fmt(x: float) -> str:
 
 
 def format_report(game: Game, where: str, result: dict[str, Any]) -> str:
-    """The human-readable report of one :func:`games.diagnostics.diagnose` result."""
+    """The human-readable report of one :func:`analysis.jacobian.diagnose` result."""
     lines = [f"diagnose: game {getattr(game, 'registered_name', type(game).__name__)} "
              f"(players {', '.join(game.player_names)}) at {where}",
              f"  parameters                  {result['n_params']}",

@@ -26,7 +26,7 @@ import solvers
 from arena.checkpoint import atomic_write_bytes, load_latest_checkpoint, save_checkpoint
 from arena.config import RunConfig, resolve_device, same_config
 from games.base import Game, JointParams
-from games.errors import ConfigError, DiffgamesError, DivergenceError
+from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
 from solvers.base import Solver
 
 __all__ = ["train", "resume", "train_or_continue", "finished_already", "stopped_early", "Interrupted", "build", "eval_generator", "read_metrics"]

@@ -37,7 +37,7 @@ from typing import Any
 
 from arena.compare import RunResult, load_runs
 from arena.config import RunConfig
-from games.errors import ConfigError, DiffgamesError
+from diffgames.errors import ConfigError, DiffgamesError
 
 __all__ = ["Criterion", "CRITERIA", "GROWTH", "SETTLED", "run_verdict", "ipd_verdict", "solver_table",
            "machine_description", "plot_metric", "main"]

@@ -31,7 +31,7 @@ from arena.config import RunConfig, resolve_device, run_dirs_below, same_config
 from arena.run import Interrupted, _catch_signals, _write_json, build, evaluate, read_metrics, read_summary
 from arena.stacked import StackedGame, stack_trees, unstack_tree
 from games.base import JointParams
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = ["train_vectorized", "resume_vectorized", "interrupted_together", "StackedGame", "VECTORIZABLE", "stack_trees", "unstack_tree"]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame, checked_losses
-from games.errors import ConfigError, DivergenceError, GameContractError
+from diffgames.errors import ConfigError, DivergenceError, GameContractError
 import importlib
 
 from games.matrix import MatrixGame, ZeroSumMatrixGame
-from games.registry import Registry
+from diffgames.registry import Registry
 
 __all__ = [
     "Game", "ZeroSumGame", "JointParams", "OptimizerSpec", "MatrixGame", "ZeroSumMatrixGame",

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from games.errors import GameContractError
+from diffgames.errors import GameContractError
 from players.base import Params, init_params
 
 __all__ = ["Game", "ZeroSumGame", "JointParams", "checked_losses", "OptimizerSpec", "complete_interaction_graph"]

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame
-from games.errors import ConfigError
-from games.registry import Registry
+from diffgames.errors import ConfigError
+from diffgames.registry import Registry
 from players import MixedStrategy
 
 __all__ = [

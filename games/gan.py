@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from games.base import Game, JointParams, complete_interaction_graph
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = ["GANGame", "GENERATOR_LOSSES", "check_generator_loss"]
 

@@ -16,8 +16,8 @@ from torch import Tensor
 
 from games.base import Game, JointParams, OptimizerSpec
 from games.classic import Vector, _finite
-from games.errors import ConfigError
-from games.registry import Registry
+from diffgames.errors import ConfigError
+from diffgames.registry import Registry
 
 __all__ = ["IteratedPrisonersDilemma", "IPD_REWARDS", "STATES", "register_bundled"]
 

@@ -13,9 +13,9 @@ import torch
 from torch import Tensor
 
 from games.base import Game, JointParams, complete_interaction_graph
-from games.errors import ConfigError
-from games.nash import nash_conv_bimatrix, zero_sum_nash
-from games.registry import Registry
+from diffgames.errors import ConfigError
+from diffgames.metrics.nash import nash_conv_bimatrix, zero_sum_nash
+from diffgames.registry import Registry
 from players import MixedStrategy
 
 __all__ = ["MatrixGame", "ZeroSumMatrixGame", "tournament_payoff", "RPS_PAYOFF"]

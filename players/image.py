@@ -21,7 +21,7 @@ class ColumnLSTMGenerator(nn.Module):
 
     The latent ``z`` is the LSTM's input at every one of the ``columns`` steps; the state
     starts at zero. Step ``t`` emits column ``t``: ``tanh(W_out h_t + b_out)``, ``rows``
-    pixels in [−1, 1], the range of the data (:func:`games.mnist_data.to_unit_range`).
+    pixels in [−1, 1], the range of the data (:func:`diffgames.data.mnist.to_unit_range`).
 
     The LSTM cell (Hochreiter & Schmidhuber 1997, with a forget gate) is written with
     ``nn.Linear`` layers rather than ``nn.LSTM``: the unrolled solver differentiates

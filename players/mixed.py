@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = ["MixedStrategy"]
 

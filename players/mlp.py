@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = ["MLP", "ACTIVATIONS", "INITS"]
 

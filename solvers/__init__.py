@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from games.registry import Registry
+from diffgames.registry import Registry
 from solvers.base import Solver, player_gradients
 from solvers.optim import SGD, Adam, BaseOptimizer, make_optimizer
 from solvers.simple import Alternating, Optimistic, Simultaneous

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from games.base import Game, JointParams, checked_losses
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers.optim import BaseOptimizer, make_optimizer
 
 __all__ = ["Solver", "OptimizersOption", "player_gradients", "detach_losses"]

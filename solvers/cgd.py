@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from games.base import Game, JointParams, ZeroSumGame
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers.base import OptimizersOption, Solver
 from solvers.hvp import LossDerivatives, flatten, unflatten
 

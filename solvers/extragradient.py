@@ -6,7 +6,7 @@ from typing import Any, Literal
 import torch
 
 from games.base import Game, JointParams
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers.base import OptimizersOption, Solver, player_gradients
 
 __all__ = ["Extragradient"]

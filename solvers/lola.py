@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from games.base import Game, JointParams
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers.base import OptimizersOption, Solver
 from solvers.hvp import LossDerivatives, Tree
 

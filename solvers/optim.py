@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from games.errors import ConfigError
-from games.registry import check_options, suggest
+from diffgames.errors import ConfigError
+from diffgames.registry import check_options, suggest
 
 __all__ = ["BaseOptimizer", "SGD", "Adam", "make_optimizer", "OPTIMIZERS", "safe_sqrt"]
 

@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.func import grad as func_grad
 
 from games.base import Game, JointParams, checked_losses
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers.base import OptimizersOption, Solver, detach_losses, player_gradients
 from solvers.call_reuse import reuse_calls
 from solvers.optim import SGD, Adam, BaseOptimizer

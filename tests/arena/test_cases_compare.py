@@ -8,7 +8,7 @@ import pytest
 
 from arena.cases import bundled_cases, load_case
 from arena.cli import main
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 TINY = """
 name = "tiny"

@@ -41,7 +41,7 @@ def test_workers_spawned_under_sigint_ignored_start_without_a_keyboardinterrupt_
 def test_compare_rejects_a_thread_count_below_one(tmp_path):
     from arena.cases import find_case, load_case
     from arena.compare import compare
-    from games.errors import ConfigError
+    from diffgames.errors import ConfigError
 
     case = load_case(find_case("quickstart"))
     with pytest.raises(ConfigError, match="threads must be >= 1"):

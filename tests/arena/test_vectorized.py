@@ -16,7 +16,7 @@ from arena.checkpoint import load_latest_checkpoint
 from arena.config import RunConfig
 from arena.run import Interrupted, resume, train
 from arena.vectorized import StackedGame, resume_vectorized, stack_trees, train_vectorized, unstack_tree
-from games.errors import ConfigError, DivergenceError
+from diffgames.errors import ConfigError, DivergenceError
 
 TIMES = {"step", "wall_time", "train_time"}
 TINY_MOG = {"latent_size": 4, "hidden": 8, "batch_size": 32, "eval_samples": 200}

@@ -1,4 +1,4 @@
-"""Tests of games.diagnostics: ξ, the game Jacobian, its decomposition, HVP products,
+"""Tests of analysis.jacobian: ξ, the game Jacobian, its decomposition, HVP products,
 the spectral-norm estimate and the eigenvalue plot."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 import games
 from games import ConfigError, Game
-from games import diagnostics as D
+from analysis import jacobian as D
 from games.classic import Vector
 
 

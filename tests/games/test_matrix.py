@@ -13,9 +13,9 @@ from hypothesis.extra.numpy import arrays
 
 import games
 from games.base import Game
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from games.matrix import RPS_PAYOFF, MatrixGame, ZeroSumMatrixGame, tournament_payoff
-from games.nash import maximin_strategy, nash_conv_bimatrix, zero_sum_nash
+from diffgames.metrics.nash import maximin_strategy, nash_conv_bimatrix, zero_sum_nash
 
 
 def _payoffs(max_side=6):

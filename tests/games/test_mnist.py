@@ -10,9 +10,10 @@ import torch
 
 import games
 import solvers
-from games import digit_classifier as dc
-from games.errors import ConfigError
-from games.mnist_data import IMAGES_MAGIC, LABELS_MAGIC, load_digits, read_idx
+from diffgames.metrics import digit_classifier as dc
+from diffgames.metrics.classes import class_metrics
+from diffgames.errors import ConfigError
+from diffgames.data.mnist import IMAGES_MAGIC, LABELS_MAGIC, load_digits, read_idx
 
 TINY_CLASSIFIER = {"channels": 2, "hidden": 8, "epochs": 1, "max_train": 200}
 
@@ -226,16 +227,16 @@ def test_classifier_training_is_deterministic():
 def test_class_metrics_edge_cases():
     eye = torch.eye(10)
     uniform = eye.repeat(20, 1)  # 200 confident samples, 20 per class
-    m = dc.class_metrics(uniform)
+    m = class_metrics(uniform)
     assert m == {"digits_covered": 10, "class_kl": 0.0, "confident_fraction": 1.0}
     collapsed = eye[[3] * 50]
-    m = dc.class_metrics(collapsed)
+    m = class_metrics(collapsed)
     assert m["digits_covered"] == 1 and m["class_kl"] == pytest.approx(math.log(10))
     unsure = torch.full((30, 10), 0.1)
-    assert dc.class_metrics(unsure) == {"digits_covered": 0, "class_kl": math.log(10), "confident_fraction": 0.0}
+    assert class_metrics(unsure) == {"digits_covered": 0, "class_kl": math.log(10), "confident_fraction": 0.0}
     # 1% rule: a class with 1 of 200 confident samples (0.5%) is not covered
     probs = torch.cat([eye[[0] * 199], eye[[1]], torch.full((100, 10), 0.1)])
-    m = dc.class_metrics(probs)
+    m = class_metrics(probs)
     assert m["digits_covered"] == 1 and m["confident_fraction"] == pytest.approx(200 / 300)
     p = torch.tensor([199 / 200, 1 / 200])
     assert m["class_kl"] == pytest.approx(float((p * torch.log(10 * p)).sum()))

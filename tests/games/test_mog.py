@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import games
 import solvers
 from games.base import Game
-from games.mog import METRIC_NAMES, MixtureOfGaussians, grid_centers, mode_metrics, ring_centers
+from diffgames.metrics.modes import mode_metrics
+from games.mog import METRIC_NAMES, MixtureOfGaussians, grid_centers, ring_centers
 
 TINY = dict(hidden=16, batch_size=64, latent_size=4)
 CASES = Path(__file__).resolve().parents[2] / "cases"

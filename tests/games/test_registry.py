@@ -11,8 +11,8 @@ from torch import nn
 import games
 import solvers
 from games.base import Game, ZeroSumGame, checked_losses
-from games.errors import ConfigError, DiffgamesError, GameContractError
-from games.registry import Registry, check_options, parse_option_value, suggest
+from diffgames.errors import ConfigError, DiffgamesError, GameContractError
+from diffgames.registry import Registry, check_options, parse_option_value, suggest
 from players import MixedStrategy
 
 

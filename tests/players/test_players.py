@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from players import MLP, MixedStrategy, Player, init_params, num_parameters
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import games
 import solvers
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers import SGD, Adam, make_optimizer
 
 STEPS = 3000

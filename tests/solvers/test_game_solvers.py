@@ -14,7 +14,7 @@ import torch
 
 import games
 import solvers
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 BILINEAR = [dict(matrix="identity", dim=4), dict(matrix="random", dim=4, seed=144)]
 

@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers.optim import SGD, Adam, make_optimizer, safe_sqrt
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}

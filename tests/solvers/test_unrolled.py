@@ -10,7 +10,7 @@ import torch
 import games
 import solvers
 import solvers.optim
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 from solvers import SGD, Adam
 
 F64 = torch.float64

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from games.base import Game, JointParams, checked_losses
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = [
     "DENSE_PARAM_CAP", "flatten_params", "unflatten_params", "simultaneous_gradient_fn",

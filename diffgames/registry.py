@@ -13,7 +13,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = ["Registry", "suggest", "check_options", "parse_option_value"]
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from games.errors import ConfigError
+from diffgames.errors import ConfigError
 
 __all__ = ["load_digits", "read_idx", "to_unit_range", "IMAGES_MAGIC", "LABELS_MAGIC", "clear_cache"]
 

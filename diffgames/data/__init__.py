@@ -1,0 +1,1 @@
+"""Offline data sets: nothing here downloads anything (see :mod:`diffgames.data.mnist`)."""
