@@ -1,5 +1,10 @@
 """A small name → factory registry with option validation, used for games and solvers.
 
+A factory is registered either as an object (``register(name, description)(factory)``)
+or by its import path (``register_lazy(name, "package.module:Factory", description)``);
+a lazy factory's module is imported only when :meth:`Registry.factory` or
+:meth:`Registry.make` needs it, so listing names and descriptions imports nothing.
+
 Options are validated against the factory's keyword signature before the factory runs, so
 that a typo or a wrong type gives one clear :class:`ConfigError` naming the option, the
 accepted ones, and the closest match.
@@ -7,6 +12,7 @@ accepted ones, and the closest match.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import types
 import typing
@@ -100,11 +106,15 @@ def parse_option_value(text: str) -> Any:
 
 
 class Registry(Generic[T]):
-    """Maps names to factories (classes or functions) with a one-line description each."""
+    """Maps names to factories (classes or functions) with a one-line description each.
+
+    A factory registered by import path is stored as its ``"module:attribute"`` string
+    until it is first needed, then replaced by the imported object.
+    """
 
     def __init__(self, kind: str):
         self.kind = kind
-        self._factories: dict[str, Callable[..., T]] = {}
+        self._factories: dict[str, Callable[..., T] | str] = {}
         self._descriptions: dict[str, str] = {}
 
     def register(self, name: str, description: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -119,13 +129,25 @@ class Registry(Generic[T]):
             self._factories[name] = factory
             doc = (factory.__doc__ or "").strip().splitlines()
             self._descriptions[name] = description or (doc[0] if doc else "")
-            try:
-                factory.registered_name = name  # type: ignore[attr-defined]
-            except (AttributeError, TypeError):
-                pass
+            _set_registered_name(factory, name)
             return factory
 
         return decorate
+
+    def register_lazy(self, name: str, target: str, description: str) -> None:
+        """Register the factory at ``target`` (``"package.module:attribute"``) as ``name``.
+
+        Nothing is imported now: the module is imported the first time the factory is
+        needed (:meth:`factory`, :meth:`make`); :meth:`available` and :meth:`describe`
+        never import it.
+        """
+        module, sep, attribute = target.partition(":")
+        if not (module and sep and attribute):
+            raise ValueError(f"{self.kind} {name!r}: target must look like 'package.module:Factory', got {target!r}")
+        if name in self._factories and self._factories[name] != target:
+            raise ConfigError(f"a {self.kind} named {name!r} is already registered")
+        self._factories[name] = target
+        self._descriptions[name] = description
 
     def available(self) -> list[str]:
         return sorted(self._factories)
@@ -139,9 +161,30 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}.{suggest(name, self.available())} "
                 f"Available {self.kind}s: {', '.join(self.available())}."
             )
-        return self._factories[name]
+        factory = self._factories[name]
+        if isinstance(factory, str):
+            factory = self._factories[name] = _import_target(factory, f"{self.kind} {name!r}")
+            _set_registered_name(factory, name)
+        return factory
 
     def make(self, name: str, **options: Any) -> T:
         factory = self.factory(name)
         check_options(factory, options, f"{self.kind} {name!r}")
         return factory(**options)
+
+
+def _import_target(target: str, what: str) -> Callable[..., Any]:
+    """The object at ``"package.module:attribute"`` (the module is imported here)."""
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ImportError(f"{what} is registered as {target!r}, but {module_name} has no {attribute!r}") from None
+
+
+def _set_registered_name(factory: Any, name: str) -> None:
+    try:
+        factory.registered_name = name
+    except (AttributeError, TypeError):
+        pass

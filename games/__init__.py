@@ -1,4 +1,13 @@
-"""Games: the Game contract, the registry and the bundled games.
+"""Games: the Game contract (:mod:`games.base`), the game registry and the bundled games.
+
+Each bundled game lives in its own module (:mod:`games.matrix`, :mod:`games.classic`,
+:mod:`games.ipd`, :mod:`games.mog`, :mod:`games.mnist`, with the shared GAN pieces in
+:mod:`games.gan`) and is registered below by its import path, so that ``import games``,
+:func:`available` and :func:`describe` import none of them: a game's module is imported
+the first time :func:`make` or :func:`factory` needs it.
+
+``games`` may import the base layer (:mod:`diffgames`: errors, registry, data, metrics)
+and :mod:`players`, never :mod:`solvers`, :mod:`analysis` or :mod:`arena`.
 
 >>> import games
 >>> game = games.make("rps")
@@ -7,18 +16,16 @@
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame, checked_losses
 from diffgames.errors import ConfigError, DivergenceError, GameContractError
-import importlib
-
-from games.matrix import MatrixGame, ZeroSumMatrixGame
 from diffgames.registry import Registry
+from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame, checked_losses
 
 __all__ = [
     "Game", "ZeroSumGame", "JointParams", "OptimizerSpec", "MatrixGame", "ZeroSumMatrixGame",
-    "checked_losses", "register", "make", "available", "describe",
+    "checked_losses", "register", "make", "available", "describe", "factory",
     "ConfigError", "DivergenceError", "GameContractError",
 ]
 
@@ -37,7 +44,31 @@ def make(name: str, **options: Any) -> Game:
     return game
 
 
-#: Modules whose ``register_bundled(registry)`` adds the bundled games.
-_BUNDLED_MODULES = ("games.matrix", "games.mog", "games.mnist", "games.classic")
-for _module in _BUNDLED_MODULES:
-    importlib.import_module(_module).register_bundled(_REGISTRY)
+#: The bundled games: registered name, ``"module:factory"``, one-line description.
+_BUNDLED = (
+    ("matrix", "games.matrix:matrix", "zero-sum or general-sum matrix game from payoff matrices"),
+    ("rps", "games.matrix:rps", "rock-paper-scissors (zero-sum, unique Nash at uniform play)"),
+    ("matching-pennies", "games.matrix:matching_pennies", "matching pennies (zero-sum 2x2, Nash at (1/2, 1/2))"),
+    ("tournament", "games.matrix:tournament",
+     "zero-sum game of a 'beats' tournament graph (default: rock-paper-scissors-lizard-spock)"),
+    ("mog", "games.mog:MixtureOfGaussians",
+     "GAN on a 2-D mixture of Gaussians, ring (8) or grid (25) (Metz et al. 2017, Fig. 1)"),
+    ("mnist-rnn-cnn", "games.mnist:MnistRnnCnn",
+     "LSTM generator vs CNN discriminator on MNIST (Metz et al. 2017, Fig. 2)"),
+    ("bilinear", "games.classic:bilinear", "bilinear zero-sum game min_x max_y xᵀAy (equilibrium at 0)"),
+    ("dirac-gan", "games.classic:dirac_gan", "Dirac-GAN of Mescheder et al. 2018 (equilibrium at θ = ψ = 0)"),
+    ("letcher", "games.classic:letcher", "Letcher 2021 zero-sum game: all gradient methods cycle"),
+    ("cyclic-pennies", "games.classic:cyclic_pennies", "matching pennies on a directed 3-cycle (Jordan 1993)"),
+    ("ipd", "games.ipd:ipd", "iterated prisoner's dilemma with exact discounted value (LOLA)"),
+)
+for _name, _target, _description in _BUNDLED:
+    _REGISTRY.register_lazy(_name, _target, _description)
+
+#: Names importable from ``games`` that live in a bundled game's module (imported on use).
+_LAZY_NAMES = {"MatrixGame": "games.matrix", "ZeroSumMatrixGame": "games.matrix"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module 'games' has no attribute {name!r}")

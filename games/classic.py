@@ -9,7 +9,7 @@
 * ``ipd`` — the iterated prisoner's dilemma with the exact discounted value of Foerster et
   al. (2018), in :mod:`games.ipd`.
 
-Every player here is a plain parameter vector (:class:`Vector`) or a
+Every player here is a plain parameter vector (:class:`~players.Vector`) or a
 :class:`~players.MixedStrategy`, so the games are cheap enough for dense Jacobians.
 """
 from __future__ import annotations
@@ -22,49 +22,17 @@ import networkx as nx
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame
+from diffgames.checks import finite_number
 from diffgames.errors import ConfigError
-from diffgames.registry import Registry
-from players import MixedStrategy
+from players import MixedStrategy, Vector
 
 __all__ = [
-    "Vector", "Bilinear", "DiracGAN", "Letcher", "CyclicPennies",
-    "register_bundled", "bilinear_matrix",
+    "Bilinear", "DiracGAN", "Letcher", "CyclicPennies", "bilinear_matrix",
+    "bilinear", "dirac_gan", "letcher", "cyclic_pennies",
 ]
-
-
-class Vector(nn.Module):
-    """A player that is one parameter vector ``value`` of length ``dim``.
-
-    ``forward()`` returns the vector. Initialisation is ``init`` when given (a fixed
-    starting point), else i.i.d. ``N(0, init_scale²)`` drawn from the generator.
-    """
-
-    def __init__(self, dim: int, init: Sequence[float] | None = None, init_scale: float = 1.0):
-        super().__init__()
-        if int(dim) < 1:
-            raise ConfigError(f"a Vector player needs dim ≥ 1, got {dim}")
-        if init is not None and len(init) != dim:
-            raise ConfigError(f"initial point has {len(init)} entries but the player has dim={dim}")
-        if not (math.isfinite(init_scale) and init_scale >= 0):
-            raise ConfigError(f"init_scale must be a finite number ≥ 0, got {init_scale}")
-        self.dim = int(dim)
-        self.init = None if init is None else [float(v) for v in init]
-        self.init_scale = float(init_scale)
-        self.value = nn.Parameter(torch.zeros(self.dim))
-
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        if self.init is not None:
-            self.value.copy_(torch.tensor(self.init, dtype=self.value.dtype))
-        else:
-            # drawn in float64 on the CPU then cast, so a seed gives the same point in any dtype
-            z = torch.randn(self.dim, generator=generator, dtype=torch.float64)
-            self.value.copy_((self.init_scale * z).to(self.value.dtype))
-
-    def forward(self) -> Tensor:
-        return self.value
 
 
 def _as_tensor(cache: dict, array: np.ndarray, like: Tensor) -> Tensor:
@@ -72,14 +40,6 @@ def _as_tensor(cache: dict, array: np.ndarray, like: Tensor) -> Tensor:
     if key not in cache:
         cache[key] = torch.as_tensor(array, dtype=like.dtype, device=like.device)
     return cache[key]
-
-
-def _finite(value: float, name: str, minimum: float | None = None) -> float:
-    value = float(value)
-    if not math.isfinite(value) or (minimum is not None and value < minimum):
-        bound = "" if minimum is None else f" ≥ {minimum:g}"
-        raise ConfigError(f"{name} must be a finite number{bound}, got {value}")
-    return value
 
 
 # ---------------------------------------------------------------------------- bilinear
@@ -146,7 +106,7 @@ class Bilinear(ZeroSumGame):
             )
         self.A = A
         m, n = A.shape
-        init_scale = _finite(init_scale, "bilinear: init_scale", 0.0)
+        init_scale = finite_number(init_scale, "bilinear: init_scale", 0.0)
         self.players = {"x": Vector(m, x_init, init_scale), "y": Vector(n, y_init, init_scale)}
         self._cache: dict = {}
 
@@ -207,13 +167,13 @@ class DiracGAN(Game):
         r1: float = 0.0,
         objective: Literal["gan", "wgan"] = "gan",
     ):
-        self.r1 = _finite(r1, "dirac-gan: r1", 0.0)
+        self.r1 = finite_number(r1, "dirac-gan: r1", 0.0)
         if objective not in ("gan", "wgan"):
             raise ConfigError(f"dirac-gan: objective must be 'gan' or 'wgan', got {objective!r}")
         self.objective = objective
         self.players = {
-            "generator": Vector(1, [_finite(theta_init, "dirac-gan: theta_init")]),
-            "discriminator": Vector(1, [_finite(psi_init, "dirac-gan: psi_init")]),
+            "generator": Vector(1, [finite_number(theta_init, "dirac-gan: theta_init")]),
+            "discriminator": Vector(1, [finite_number(psi_init, "dirac-gan: psi_init")]),
         }
 
     def _f(self, t: Tensor) -> Tensor:
@@ -267,8 +227,8 @@ class Letcher(ZeroSumGame):
 
     def __init__(self, x_init: float = 1.0, y_init: float = 1.0):
         self.players = {
-            "x": Vector(1, [_finite(x_init, "letcher: x_init")]),
-            "y": Vector(1, [_finite(y_init, "letcher: y_init")]),
+            "x": Vector(1, [finite_number(x_init, "letcher: x_init")]),
+            "y": Vector(1, [finite_number(y_init, "letcher: y_init")]),
         }
 
     def value(self, params: JointParams, batch: Any = None) -> Tensor:
@@ -325,7 +285,7 @@ class CyclicPennies(Game):
         self.players = {}
         for name, logits in zip(names, init_logits):
             try:
-                self.players[name] = MixedStrategy(2, [_finite(v, f"cyclic-pennies: init_logits of {name}") for v in logits])
+                self.players[name] = MixedStrategy(2, [finite_number(v, f"cyclic-pennies: init_logits of {name}") for v in logits])
             except TypeError:
                 raise ConfigError(f"cyclic-pennies: init_logits of {name} must be a [heads, tails] pair") from None
         self.predecessor = {i: next(iter(self.cycle.predecessors(i))) for i in names}
@@ -357,42 +317,36 @@ class CyclicPennies(Game):
         return {i: {"logits": torch.zeros(2)} for i in self.player_names}
 
 
-# ---------------------------------------------------------------------------- registry
-def register_bundled(registry: Registry) -> None:
-    """Register the classic games (and the iterated prisoner's dilemma) in ``registry``."""
+# ---------------------------------------------------------------------------- factories
+# The factories of the bundled classic games, registered by import path in games/__init__.py.
+def bilinear(
+    dim: int | None = None,
+    matrix: str | list = "identity",
+    seed: int = 0,
+    init_scale: float = 1.0,
+    x_init: list | None = None,
+    y_init: list | None = None,
+) -> Bilinear:
+    """Bilinear game; ``dim`` defaults to 4 (or the explicit matrix's shape); ``seed``
+    draws ``matrix="random"``, the initial point comes from the run's seed."""
+    return Bilinear(matrix, dim, seed, init_scale, x_init, y_init)
 
-    @registry.register("bilinear", "bilinear zero-sum game min_x max_y xᵀAy (equilibrium at 0)")
-    def bilinear(
-        dim: int | None = None,
-        matrix: str | list = "identity",
-        seed: int = 0,
-        init_scale: float = 1.0,
-        x_init: list | None = None,
-        y_init: list | None = None,
-    ) -> Bilinear:
-        """Bilinear game; ``dim`` defaults to 4 (or the explicit matrix's shape); ``seed``
-        draws ``matrix="random"``, the initial point comes from the run's seed."""
-        return Bilinear(matrix, dim, seed, init_scale, x_init, y_init)
 
-    @registry.register("dirac-gan", "Dirac-GAN of Mescheder et al. 2018 (equilibrium at θ = ψ = 0)")
-    def dirac_gan(
-        theta_init: float = 1.0,
-        psi_init: float = 1.0,
-        r1: float = 0.0,
-        objective: Literal["gan", "wgan"] = "gan",
-    ) -> DiracGAN:
-        """Dirac-GAN; ``r1`` is the R1 penalty weight γ on the discriminator."""
-        return DiracGAN(theta_init, psi_init, r1, objective)
+def dirac_gan(
+    theta_init: float = 1.0,
+    psi_init: float = 1.0,
+    r1: float = 0.0,
+    objective: Literal["gan", "wgan"] = "gan",
+) -> DiracGAN:
+    """Dirac-GAN; ``r1`` is the R1 penalty weight γ on the discriminator."""
+    return DiracGAN(theta_init, psi_init, r1, objective)
 
-    @registry.register("letcher", "Letcher 2021 zero-sum game: all gradient methods cycle")
-    def letcher(x_init: float = 1.0, y_init: float = 1.0) -> Letcher:
-        return Letcher(x_init, y_init)
 
-    @registry.register("cyclic-pennies", "matching pennies on a directed 3-cycle (Jordan 1993)")
-    def cyclic_pennies(n_players: int = 3, init_logits: list | None = None) -> CyclicPennies:
-        """Cyclic matching pennies; ``init_logits`` is one [heads, tails] pair per player."""
-        return CyclicPennies(n_players, init_logits)
+def letcher(x_init: float = 1.0, y_init: float = 1.0) -> Letcher:
+    """Letcher's game from the point ``(x_init, y_init)``."""
+    return Letcher(x_init, y_init)
 
-    from games import ipd  # the IPD has its own module (size); registered from here
 
-    ipd.register_bundled(registry)
+def cyclic_pennies(n_players: int = 3, init_logits: list | None = None) -> CyclicPennies:
+    """Cyclic matching pennies; ``init_logits`` is one [heads, tails] pair per player."""
+    return CyclicPennies(n_players, init_logits)

@@ -15,11 +15,11 @@ import torch
 from torch import Tensor
 
 from games.base import Game, JointParams, OptimizerSpec
-from games.classic import Vector, _finite
+from diffgames.checks import finite_number
 from diffgames.errors import ConfigError
-from diffgames.registry import Registry
+from players import Vector
 
-__all__ = ["IteratedPrisonersDilemma", "IPD_REWARDS", "STATES", "register_bundled"]
+__all__ = ["IteratedPrisonersDilemma", "IPD_REWARDS", "STATES", "ipd"]
 
 #: The outcomes ``(player 1's action, player 2's action)`` in the order used everywhere.
 STATES = ("CC", "CD", "DC", "DD")
@@ -67,7 +67,7 @@ class IteratedPrisonersDilemma(Game):
         p1_init: Sequence[float] | None = None,
         p2_init: Sequence[float] | None = None,
     ):
-        gamma = _finite(gamma, "ipd: gamma")
+        gamma = finite_number(gamma, "ipd: gamma")
         if not 0.0 <= gamma < 1.0:
             raise ConfigError(f"ipd: gamma must lie in [0, 1) for the discounted value to exist, got {gamma}")
         self.gamma = gamma
@@ -77,7 +77,7 @@ class IteratedPrisonersDilemma(Game):
                 raise ConfigError(
                     f"ipd: {name} must hold 5 logits (first move, CC, CD, DC, DD), got {len(init)}"
                 )
-        init_scale = _finite(init_scale, "ipd: init_scale", 0.0)
+        init_scale = finite_number(init_scale, "ipd: init_scale", 0.0)
         self.players = {"p1": Vector(5, p1_init, init_scale), "p2": Vector(5, p2_init, init_scale)}
 
     # ------------------------------------------------------------------ the Markov chain
@@ -153,17 +153,14 @@ class IteratedPrisonersDilemma(Game):
         return returns
 
 
-def register_bundled(registry: Registry) -> None:
-    """Register ``ipd`` in ``registry`` (called from :func:`games.classic.register_bundled`)."""
-
-    @registry.register("ipd", "iterated prisoner's dilemma with exact discounted value (LOLA)")
-    def ipd(
-        gamma: float = 0.96,
-        normalize: bool = False,
-        init_scale: float = 1.0,
-        p1_init: list | None = None,
-        p2_init: list | None = None,
-    ) -> IteratedPrisonersDilemma:
-        """IPD; ``p1_init``/``p2_init`` are 5 logits (first move, CC, CD, DC, DD)."""
-        return IteratedPrisonersDilemma(gamma, normalize, init_scale, p1_init, p2_init)
+# The factory of ``ipd``, registered by import path in games/__init__.py.
+def ipd(
+    gamma: float = 0.96,
+    normalize: bool = False,
+    init_scale: float = 1.0,
+    p1_init: list | None = None,
+    p2_init: list | None = None,
+) -> IteratedPrisonersDilemma:
+    """IPD; ``p1_init``/``p2_init`` are 5 logits (first move, CC, CD, DC, DD)."""
+    return IteratedPrisonersDilemma(gamma, normalize, init_scale, p1_init, p2_init)
 

@@ -15,10 +15,12 @@ from torch import Tensor
 from games.base import Game, JointParams, complete_interaction_graph
 from diffgames.errors import ConfigError
 from diffgames.metrics.nash import nash_conv_bimatrix, zero_sum_nash
-from diffgames.registry import Registry
 from players import MixedStrategy
 
-__all__ = ["MatrixGame", "ZeroSumMatrixGame", "tournament_payoff", "RPS_PAYOFF"]
+__all__ = [
+    "MatrixGame", "ZeroSumMatrixGame", "tournament_payoff", "RPS_PAYOFF", "RPSLS_EDGES",
+    "matrix", "rps", "matching_pennies", "tournament",
+]
 
 #: Rock-paper-scissors, rows/cols = (rock, paper, scissors), the row player's payoff.
 RPS_PAYOFF = [[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]
@@ -137,63 +139,63 @@ def tournament_payoff(graph: nx.DiGraph) -> tuple[list, np.ndarray]:
     return nodes, A
 
 
-def register_bundled(registry: Registry) -> None:
-    """Register the bundled matrix games in ``registry``."""
+# ---------------------------------------------------------------------------- factories
+# The factories of the bundled matrix games, registered by import path in games/__init__.py.
+def matrix(
+    payoff: list | None = None,
+    row_payoff: list | None = None,
+    col_payoff: list | None = None,
+    row_init_logits: list | None = None,
+    col_init_logits: list | None = None,
+) -> MatrixGame:
+    """A zero-sum game from ``payoff`` or a general-sum one from ``row_payoff`` and ``col_payoff``."""
+    if payoff is not None:
+        if row_payoff is not None or col_payoff is not None:
+            raise ConfigError("give either payoff (zero-sum) or row_payoff and col_payoff, not both")
+        return ZeroSumMatrixGame(payoff, row_init_logits, col_init_logits)
+    if row_payoff is None or col_payoff is None:
+        raise ConfigError("matrix game needs payoff=[[...]] (zero-sum) or both row_payoff and col_payoff")
+    return MatrixGame(row_payoff, col_payoff, row_init_logits, col_init_logits)
 
-    @registry.register("matrix", "zero-sum or general-sum matrix game from payoff matrices")
-    def matrix(
-        payoff: list | None = None,
-        row_payoff: list | None = None,
-        col_payoff: list | None = None,
-        row_init_logits: list | None = None,
-        col_init_logits: list | None = None,
-    ) -> MatrixGame:
-        if payoff is not None:
-            if row_payoff is not None or col_payoff is not None:
-                raise ConfigError("give either payoff (zero-sum) or row_payoff and col_payoff, not both")
-            return ZeroSumMatrixGame(payoff, row_init_logits, col_init_logits)
-        if row_payoff is None or col_payoff is None:
-            raise ConfigError("matrix game needs payoff=[[...]] (zero-sum) or both row_payoff and col_payoff")
-        return MatrixGame(row_payoff, col_payoff, row_init_logits, col_init_logits)
 
-    @registry.register("rps", "rock-paper-scissors (zero-sum, unique Nash at uniform play)")
-    def rps(
-        row_init_logits: list | None = (1.0, 0.0, -0.5),
-        col_init_logits: list | None = (0.0, 0.5, 0.0),
-    ) -> ZeroSumMatrixGame:
-        """Rock-paper-scissors; default start row = (1, 0, −0.5), col = (0, 0.5, 0) logits."""
-        return ZeroSumMatrixGame(RPS_PAYOFF, row_init_logits, col_init_logits)
+def rps(
+    row_init_logits: list | None = (1.0, 0.0, -0.5),
+    col_init_logits: list | None = (0.0, 0.5, 0.0),
+) -> ZeroSumMatrixGame:
+    """Rock-paper-scissors; default start row = (1, 0, −0.5), col = (0, 0.5, 0) logits."""
+    return ZeroSumMatrixGame(RPS_PAYOFF, row_init_logits, col_init_logits)
 
-    @registry.register("matching-pennies", "matching pennies (zero-sum 2x2, Nash at (1/2, 1/2))")
-    def matching_pennies(
-        row_init_logits: list | None = (0.5, 0.0),
-        col_init_logits: list | None = (0.0, 0.5),
-    ) -> ZeroSumMatrixGame:
-        return ZeroSumMatrixGame([[1.0, -1.0], [-1.0, 1.0]], row_init_logits, col_init_logits)
 
-    @registry.register("tournament", "zero-sum game of a 'beats' tournament graph (default: rock-paper-scissors-lizard-spock)")
-    def tournament(
-        edges: list | None = None,
-        row_init_logits: list | None = None,
-        col_init_logits: list | None = None,
-    ) -> ZeroSumMatrixGame:
-        """Tournament game: ``edges`` lists ``[winner, loser]`` pairs of a networkx DiGraph."""
-        graph = nx.DiGraph()
-        if edges is None:
-            graph.add_edges_from(RPSLS_EDGES)
-        else:
-            try:
-                graph.add_edges_from([tuple(e) for e in edges])
-            except (TypeError, ValueError):
-                raise ConfigError("tournament edges must be a list of [winner, loser] pairs") from None
-        nodes, A = tournament_payoff(graph)
-        m = len(nodes)
-        # a slightly perturbed start, so that solvers have something to do
-        default_row = [0.5] + [0.0] * (m - 1)
-        default_col = [0.0] * (m - 1) + [0.5]
-        game = ZeroSumMatrixGame(A, row_init_logits or default_row, col_init_logits or default_col)
-        game.actions = nodes
-        return game
+def matching_pennies(
+    row_init_logits: list | None = (0.5, 0.0),
+    col_init_logits: list | None = (0.0, 0.5),
+) -> ZeroSumMatrixGame:
+    """Matching pennies; default start row = (0.5, 0), col = (0, 0.5) logits."""
+    return ZeroSumMatrixGame([[1.0, -1.0], [-1.0, 1.0]], row_init_logits, col_init_logits)
+
+
+def tournament(
+    edges: list | None = None,
+    row_init_logits: list | None = None,
+    col_init_logits: list | None = None,
+) -> ZeroSumMatrixGame:
+    """Tournament game: ``edges`` lists ``[winner, loser]`` pairs of a networkx DiGraph."""
+    graph = nx.DiGraph()
+    if edges is None:
+        graph.add_edges_from(RPSLS_EDGES)
+    else:
+        try:
+            graph.add_edges_from([tuple(e) for e in edges])
+        except (TypeError, ValueError):
+            raise ConfigError("tournament edges must be a list of [winner, loser] pairs") from None
+    nodes, A = tournament_payoff(graph)
+    m = len(nodes)
+    # a slightly perturbed start, so that solvers have something to do
+    default_row = [0.5] + [0.0] * (m - 1)
+    default_col = [0.0] * (m - 1) + [0.5]
+    game = ZeroSumMatrixGame(A, row_init_logits or default_row, col_init_logits or default_col)
+    game.actions = nodes
+    return game
 
 
 #: Rock-paper-scissors-lizard-spock: each action beats two others (a regular 5-tournament).

@@ -23,7 +23,6 @@ from diffgames.metrics.digit_classifier import ClassifierSettings, TrainedClassi
 from diffgames.errors import ConfigError
 from games.gan import GANGame, check_generator_loss
 from diffgames.data.mnist import load_digits, to_unit_range
-from diffgames.registry import Registry
 from players.image import SIDE, ColumnLSTMGenerator, ConvDiscriminator
 
 __all__ = ["ColumnLSTMGenerator", "ConvDiscriminator", "MnistRnnCnn", "METRIC_NAMES"]
@@ -210,8 +209,3 @@ class MnistRnnCnn(GANGame):
         ax.imshow(grid.numpy(), cmap="gray", vmin=-1.0, vmax=1.0, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-
-
-def register_bundled(registry: Registry) -> None:
-    """Register the LSTM-vs-CNN MNIST GAN as ``mnist-rnn-cnn``."""
-    registry.register("mnist-rnn-cnn", MnistRnnCnn.description)(MnistRnnCnn)

@@ -19,7 +19,6 @@ from torch import Tensor
 from games.base import JointParams, OptimizerSpec
 from diffgames.errors import ConfigError
 from games.gan import GANGame, check_generator_loss
-from diffgames.registry import Registry
 from diffgames.metrics.modes import mode_metrics
 from players import MLP
 
@@ -211,10 +210,3 @@ class MixtureOfGaussians(GANGame):
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-
-
-def register_bundled(registry: Registry) -> None:
-    """Register the mixture-of-Gaussians GAN as ``mog``."""
-    registry.register("mog", "GAN on a 2-D mixture of Gaussians, ring (8) or grid (25) (Metz et al. 2017, Fig. 1)")(
-        MixtureOfGaussians
-    )

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 import games
 from games import ConfigError, Game
 from analysis import jacobian as D
-from games.classic import Vector
+from players import Vector
 
 
 class QuadraticGame(Game):

@@ -243,3 +243,36 @@ def test_games_in_registry_are_games():
     game = games.make("rps")
     assert isinstance(game, Game)
     assert all(isinstance(m, MixedStrategy) for m in game.players.values())
+
+
+def test_lazy_registration_imports_the_factory_only_when_needed(tmp_path, monkeypatch):
+    module = tmp_path / "lazy_game_module.py"
+    module.write_text("from games.classic import letcher as make\nIMPORTED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry: Registry = Registry("game")
+    registry.register_lazy("lazy", "lazy_game_module:make", "a lazily imported game")
+    registry.register_lazy("missing", "lazy_game_module:nothing_here", "a target that does not exist")
+    assert registry.available() == ["lazy", "missing"]
+    assert registry.describe()["lazy"] == "a lazily imported game"
+    import sys
+
+    assert "lazy_game_module" not in sys.modules  # listing imports nothing
+    game = registry.make("lazy", x_init=0.5)
+    assert sys.modules["lazy_game_module"].IMPORTED and game.players["x"].init == [0.5]
+    with pytest.raises(ConfigError, match="Did you mean 'x_init'"):  # options are validated as before
+        registry.make("lazy", x_int=0.5)
+    with pytest.raises(ImportError, match="lazy_game_module has no 'nothing_here'"):
+        registry.factory("missing")
+    with pytest.raises(ConfigError, match="already registered"):
+        registry.register("lazy")(lambda: None)
+    with pytest.raises(ValueError, match="package.module:Factory"):
+        registry.register_lazy("bad", "no_colon_here", "")
+    monkeypatch.delitem(sys.modules, "lazy_game_module")
+
+
+def test_games_names_importable_from_the_package():
+    from games import MatrixGame, ZeroSumMatrixGame  # defined in games.matrix, imported on use
+
+    assert issubclass(ZeroSumMatrixGame, MatrixGame) and issubclass(MatrixGame, Game)
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchGame'"):
+        games.NoSuchGame  # noqa: B018

@@ -14,7 +14,7 @@ from torch.func import jacrev
 
 import solvers
 from games.base import Game
-from games.classic import Vector
+from players import Vector
 from solvers.hvp import LossDerivatives, flatten
 
 TOL = dict(rtol=1e-10, atol=1e-10)
