@@ -22,7 +22,7 @@ from arena.config import DTYPES, RunConfig
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.registry import check_options, suggest
 
-__all__ = ["Case", "SolverEntry", "Claim", "load_case", "find_case", "bundled_cases", "CASES_DIR", "OPS"]
+__all__ = ["Case", "SolverEntry", "Claim", "load_case", "case_description", "find_case", "bundled_cases", "CASES_DIR", "OPS"]
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
 OPS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
@@ -120,16 +120,41 @@ def _check_table(table: Any, schema: dict[str, Any], where: str, required: tuple
             raise ConfigError(f"{where}: missing required key {key!r}")
 
 
-def load_case(path: str | Path) -> Case:
-    """Read and validate a case file; every mistake names the file and the key."""
-    path = Path(path)
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"case file {path} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    where = str(path)
+
+
+def case_description(path: str | Path) -> str:
+    """A case file's description, after the checks that build nothing.
+
+    The file must be valid TOML with known keys, and name a registered game and registered
+    solvers; their options are not checked (that needs the game's module and a built game:
+    :func:`load_case` does it). ``diffgames list`` uses this, so listing imports no game.
+    """
+    path = Path(path)
+    data, where = _read_toml(path), str(path)
+    _check_table(data, _TOP, where, required=("game", "solvers"))
+    _check_table(data["game"], _GAME, f"{where}: [game]", required=("name",))
+    name = data["game"]["name"]
+    if name not in games.available():
+        raise ConfigError(f"{where}: [game]: unknown game {name!r}.{suggest(name, games.available())}")
+    for i, raw in enumerate(data["solvers"]):
+        at = f"{where}: [[solvers]] #{i + 1}"
+        _check_table(raw, _SOLVER, at, required=("name",))
+        if raw["name"] not in solvers.available():
+            raise ConfigError(f"{at}: unknown solver {raw['name']!r}.{suggest(raw['name'], solvers.available())}")
+    return data.get("description", "")
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a case file; every mistake names the file and the key."""
+    path = Path(path)
+    data, where = _read_toml(path), str(path)
     _check_table(data, _TOP, where, required=("game", "solvers"))
     _check_table(data.get("reference", {}), _REFERENCE, f"{where}: [reference]")
     _check_table(data["game"], _GAME, f"{where}: [game]", required=("name",))

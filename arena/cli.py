@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-__all__ = ["main", "parse_seeds", "parse_kv"]
+__all__ = ["main"]
 
 EXAMPLES = {
     "run": """examples:
@@ -27,39 +26,6 @@ EXAMPLES = {
     "plot": "examples:\n  diffgames plot runs/quickstart            # a comparison directory\n  diffgames plot runs/quickstart/optimistic/seed0",
     "diagnose": "examples:\n  diffgames diagnose --game bilinear\n  diffgames diagnose --game rps --at runs/quickstart/simultaneous/seed0",
 }
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` → [0, 1, 2, 3, 4]; ``"0,3,7"`` → [0, 3, 7]."""
-    from diffgames.errors import ConfigError
-
-    seeds: list[int] = []
-    for part in text.split(","):
-        try:
-            lo, hi = (int(x) for x in part.split("-")) if "-" in part else (int(part), int(part))
-        except ValueError:  # also "-1": a seed is ≥ 0
-            raise ConfigError(f"--seeds must look like 0-4 or 0,2,5 (seeds ≥ 0); got {text!r}") from None
-        if hi < lo:
-            raise ConfigError(f"--seeds {text!r}: the range {part} is empty; write it low-high, e.g. {hi}-{lo}")
-        seeds.extend(range(lo, hi + 1))
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise ConfigError(f"--seeds {text!r} names seed {', '.join(map(str, repeated))} twice; each seed runs once")
-    return seeds
-
-
-def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
-    from diffgames.errors import ConfigError
-    from diffgames.registry import parse_option_value
-
-    options = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            example = {"--game-opt": "layout=grid", "--solver-opt": "unroll_steps=5"}.get(flag, "name=value")
-            raise ConfigError(f"{flag} expects key=value, got {item!r} (e.g. {flag} {example})")
-        options[key.strip()] = parse_option_value(value.strip())
-    return options
 
 
 def _parser() -> argparse.ArgumentParser:

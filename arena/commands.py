@@ -6,8 +6,8 @@ from pathlib import Path
 
 import games
 import solvers
-from arena.cases import Case, bundled_cases, find_case, load_case
-from arena.cli import parse_kv, parse_seeds
+from arena.cases import Case, bundled_cases, case_description, find_case, load_case
+from arena.parsing import parse_kv, parse_seeds
 from arena.compare import aggregate, compare, load_runs, verify
 from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples
@@ -27,7 +27,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("cases:")
     for path in bundled_cases():
         try:
-            text = load_case(path).description
+            text = case_description(path)
         except ConfigError as exc:
             text = f"(invalid: {exc})"
         print(f"  {path.stem:<28} {text}")

@@ -27,7 +27,7 @@ import torch
 
 import games
 from arena.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_latest_checkpoint
-from arena.cli import parse_kv
+from arena.parsing import parse_kv
 from arena.config import RunConfig
 from games.base import Game, JointParams
 from analysis.jacobian import DENSE_PARAM_CAP, diagnose, plot_eigenvalues

@@ -8,7 +8,8 @@ import tomllib
 
 import pytest
 
-from arena.cli import main, parse_seeds
+from arena.cli import main
+from arena.parsing import parse_seeds
 
 
 def test_run_writes_metrics_and_config(tmp_path, capsys):
