@@ -34,6 +34,7 @@ from torch import Tensor
 
 from games.base import Game, JointParams, checked_losses
 from diffgames.errors import ConfigError
+from diffgames.trees import flatten, unflatten
 
 __all__ = [
     "DENSE_PARAM_CAP", "flatten_params", "unflatten_params", "simultaneous_gradient_fn",
@@ -59,20 +60,17 @@ def _layout(game: Game, params: JointParams) -> Layout:
 
 def flatten_params(game: Game, params: JointParams) -> Tensor:
     """All players' parameters as one flat vector, in the game's player order."""
-    return torch.cat([params[p][k].reshape(-1) for p, k, _ in _layout(game, params)])
+    _layout(game, params)
+    return torch.cat([flatten(params[p]) for p in game.player_names])
 
 
 def unflatten_params(game: Game, flat: Tensor, like: JointParams) -> JointParams:
     """Inverse of :func:`flatten_params`, shaped like ``like``."""
-    out: JointParams = {p: {} for p in game.player_names}
-    offset = 0
-    for p, k, shape in _layout(game, like):
-        n = math.prod(shape)
-        out[p][k] = flat[offset:offset + n].reshape(shape)
-        offset += n
-    if offset != flat.numel():
-        raise ConfigError(f"a flat vector of {flat.numel()} entries does not match the game's {offset} parameters")
-    return out
+    total = sum(math.prod(shape) for _, _, shape in _layout(game, like))
+    if total != flat.numel():
+        raise ConfigError(f"a flat vector of {flat.numel()} entries does not match the game's {total} parameters")
+    sizes = [sum(v.numel() for v in like[p].values()) for p in game.player_names]
+    return {p: unflatten(part, like[p]) for p, part in zip(game.player_names, flat.split(sizes))}
 
 
 def simultaneous_gradient_fn(game: Game, params: JointParams, batch: Any) -> tuple[Callable[[Tensor], Tensor], Tensor]:

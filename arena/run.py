@@ -1,20 +1,20 @@
-"""The run loop: steps, evaluations, checkpoints, snapshots, resume and divergence.
+"""The run loop: one loop drives a step engine over one seed or N stacked seeds.
 
-A run directory holds ``config.toml``, ``metrics.jsonl`` (one JSON object per evaluation:
-``step``, ``wall_time``, ``train_time``, ``loss_<player>`` and every game metric),
-``checkpoints/``, ``snapshots/`` (parameters at ``snapshot_steps``, for sample figures)
-and ``summary.json``. Resuming from a checkpoint continues bit-identically on CPU: the
-checkpoint holds the parameters, the solver state, the data generator's RNG state, the
-step and the elapsed times, and each evaluation draws from its own generator seeded by
-``(seed, step)`` so evaluations never disturb the training stream.
+:func:`run_loop` steps an engine (:mod:`arena.engine`: one seed, or N seeds as one batched
+computation), evaluates, checkpoints, snapshots and stops on a divergence or a signal;
+every file of a run directory is written by the seed's :class:`arena.recorder.SeedRecorder`.
+:func:`train` (one seed), :func:`arena.vectorized.train_vectorized` (N seeds), ``resume``,
+``compare`` and ``run --seeds`` all go through it.
+
+Resuming from a checkpoint continues bit-identically on CPU: the checkpoint holds the
+parameters, the solver state, the data generator's RNG state, the step and the elapsed
+times, and each evaluation draws from its own generator seeded by ``(seed, step)`` so
+evaluations never disturb the training stream.
 """
 from __future__ import annotations
 
-import json
-import math
 import signal
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,16 @@ import torch
 
 import games
 import solvers
-from arena.checkpoint import atomic_write_bytes, load_latest_checkpoint, save_checkpoint
-from arena.config import RunConfig, resolve_device, same_config
-from games.base import Game, JointParams
+from arena.checkpoint import load_latest_checkpoint
+from arena.config import RunConfig, resolve_device, run_dirs_below, same_config
+from arena.engine import SeedEngine, StackedEngine
+from arena.recorder import SeedRecorder, read_metrics, read_summary
 from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
+from games.base import Game, JointParams
 from solvers.base import Solver
 
-__all__ = ["train", "resume", "train_or_continue", "finished_already", "stopped_early", "Interrupted", "build", "eval_generator", "read_metrics"]
+__all__ = ["run_loop", "train", "resume", "train_or_continue", "finished_already", "stopped_early", "Interrupted",
+           "build", "eval_generator", "evaluate", "read_metrics", "read_summary"]
 
 
 class Interrupted(DiffgamesError):
@@ -57,49 +60,6 @@ def build(config: RunConfig) -> tuple[Game, Solver]:
 def eval_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
     """The generator of the evaluation at ``step``: independent of the training stream."""
     return torch.Generator(device=device).manual_seed(1_000_003 * (seed + 1) + step)
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a crash: the checkpoint logic rewrites it
-            break
-    return rows
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    """A run directory's ``summary.json`` (``{}`` when there is none or it cannot be read)."""
-    try:
-        return json.loads((Path(run_dir) / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=True) + "\n").encode())
-
-
-def _nonfinite_player(*groups: dict[str, Any]) -> str | None:
-    """The first player with a non-finite loss or parameter in ``groups``, else None.
-
-    One device synchronisation for the common all-finite case (on a GPU a per-tensor
-    check would stall the queue a dozen times per step); the culprit is looked up only
-    after that check fails.
-    """
-    per_player = [(player, list(value.values()) if isinstance(value, dict) else [value])
-                  for values in groups for player, value in values.items()]
-    flags = [torch.isfinite(t).all() for _, tensors in per_player for t in tensors]
-    if not flags or bool(torch.stack([f.to(flags[0].device) for f in flags]).all()):
-        return None
-    for player, tensors in per_player:
-        if not all(bool(torch.isfinite(t).all()) for t in tensors):
-            return player
-    return None
 
 
 @contextmanager
@@ -134,153 +94,144 @@ def evaluate(game: Game, params: JointParams, config: RunConfig, step: int, devi
     return row
 
 
-def train(
-    config: RunConfig,
-    *,
-    quiet: bool = False,
-    resume_from_checkpoint: bool = False,
-    on_eval: Callable[[dict[str, Any]], None] | None = None,
-    position: int | None = None,
-) -> dict[str, Any]:
-    """Run ``config`` to its last step and return the summary (also in ``summary.json``).
+def _load_checkpoints(recorders: list[SeedRecorder], device: torch.device, together: bool) -> list[dict] | None:
+    """Each seed's newest good checkpoint, all at one step; ``None``: start afresh (one
+    seed with no checkpoint at all)."""
+    loaded = [load_latest_checkpoint(r.checkpoints, map_location=device) for r in recorders]
+    if not together and loaded[0] is None:
+        if any(recorders[0].checkpoints.glob("*.pt")):
+            raise ConfigError(f"{recorders[0].out}: every checkpoint is damaged; cannot resume (start the run again)")
+        return None
+    missing = [str(r.out) for r, got in zip(recorders, loaded) if got is None]
+    if missing:
+        raise ConfigError(f"cannot resume: no usable checkpoint in {', '.join(missing)}")
+    ckpts = [got[1] for got in loaded]  # type: ignore[index]
+    at = {r.out.name: c["step"] for r, c in zip(recorders, ckpts)}
+    if len(set(at.values())) > 1:
+        raise ConfigError(f"cannot resume the seeds together: their checkpoints are at different steps ({at}), "
+                          "e.g. after a seed diverged; resume each with `diffgames resume <run dir>`")
+    return ckpts
+
+
+def _resume_command(outs: list[Path]) -> str:
+    if len(outs) == 1:
+        return f"diffgames resume {outs[0]}"
+    parent = outs[0].parent
+    if all(out.parent == parent for out in outs) and set(run_dirs_below(parent)) == set(outs):
+        return f"diffgames resume {parent}"
+    return "diffgames resume <run dir>, for each seed"
+
+
+def run_loop(configs: list[RunConfig], *, stacked: bool = False, quiet: bool = False,
+             resume_from_checkpoint: bool = False) -> list[dict[str, Any]]:
+    """Run ``configs`` (one seed, or with ``stacked`` N seeds as one batched computation)
+    to their last step; return the summaries (also in each ``summary.json``).
+
+    A seed whose loss or parameters become non-finite ends with status ``diverged`` (its
+    last good checkpoint kept) while the others go on; no exception is raised for it.
+    Raises :class:`Interrupted` after SIGINT/SIGTERM, after checkpointing every seed.
+    With ``resume_from_checkpoint`` the seeds continue from their newest checkpoints.
+    """
+    if not configs:
+        raise ConfigError("run_loop needs at least one config")
+    if len(configs) > 1 and not stacked:
+        raise ConfigError("several configs run one after another (train each) or stacked (stacked=True)")
+    first = configs[0]
+    device = resolve_device(first.device)
+    game, solver = build(first)
+    engine = StackedEngine(game, solver, configs, device) if stacked else SeedEngine(game, solver, first, device)
+    extra = {"seeds_vectorized": len(configs)} if stacked else {}
+    recorders = [SeedRecorder(c, extra) for c in configs]
+    torch.manual_seed(first.seed)  # only for code that ignores our generators; all ours are explicit
+    ckpts = _load_checkpoints(recorders, device, together=stacked) if resume_from_checkpoint else None
+    step, train_time, wall_time = 0, 0.0, 0.0
+    if ckpts is not None:
+        engine.load(ckpts)
+        step, train_time, wall_time = ckpts[0]["step"], ckpts[0]["train_time"], ckpts[0]["wall_time"]
+    for r in recorders:
+        r.start(None if ckpts is None else step)
+    started = time.perf_counter() - wall_time
+    bar = _progress_bar(first, len(configs), step, stacked, quiet)
+
+    def finish(i: int, status: str, **more: Any) -> None:
+        recorders[i].finish(status, step, train_time, time.perf_counter() - started,
+                            **engine.summary_extra(), **more)
+
+    def record(i: int, evaluate_now: bool, checkpoint_now: bool) -> None:
+        r, params = recorders[i], engine.seed_params(i)
+        r.snapshot(step, params)
+        if evaluate_now:
+            r.log({"step": step, "wall_time": time.perf_counter() - started, "train_time": train_time,
+                   **evaluate(game, params, r.config, step, device)})
+        if checkpoint_now:
+            r.checkpoint(step, engine.checkpoint_payload(i), train_time, time.perf_counter() - started)
+
+    try:
+        with _catch_signals() as caught:
+            for i, r in enumerate(recorders):
+                if not r.rows:
+                    record(i, evaluate_now=True, checkpoint_now=True)
+            while step < first.steps and any(r.active for r in recorders):
+                t0 = time.perf_counter()
+                culprits = engine.advance()  # the step; the rest of the loop is bookkeeping
+                train_time += time.perf_counter() - t0
+                for i, bad in enumerate(culprits):
+                    if bad is not None and recorders[i].active:
+                        message = recorders[i].divergence_message(step + 1, bad)
+                        finish(i, "diverged", error=message, diverged_step=step + 1, diverged_player=bad)
+                step += 1
+                for i in (i for i, r in enumerate(recorders) if r.active):
+                    evaluated = recorders[i].evaluated_at(step)
+                    record(i, evaluated, recorders[i].checkpoint_due(step, evaluated))
+                if bar is not None:
+                    bar.update(1)
+                    if not stacked and recorders[0].rows and recorders[0].rows[-1]["step"] == step:
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in list(recorders[0].rows[-1].items())[3:7]},
+                                        refresh=False)
+                if caught:
+                    active = [i for i, r in enumerate(recorders) if r.active]
+                    for i in active:
+                        record(i, evaluate_now=False, checkpoint_now=True)
+                        finish(i, "interrupted")
+                    saved = "a checkpoint was saved" if len(configs) == 1 else "checkpoints were saved"
+                    raise Interrupted(f"interrupted at step {step}/{first.steps}; {saved}.", caught[0],
+                                      f"Continue with: {_resume_command([recorders[i].out for i in active])}")
+    except DiffgamesError as exc:
+        if not isinstance(exc, Interrupted):
+            for i in (i for i, r in enumerate(recorders) if r.active):
+                finish(i, "failed")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        for r in recorders:
+            r.close()
+    for i in (i for i, r in enumerate(recorders) if r.active):
+        finish(i, "done")
+    return [r.summary for r in recorders]
+
+
+def _progress_bar(config: RunConfig, n: int, step: int, stacked: bool, quiet: bool):
+    if quiet:
+        return None
+    from tqdm.auto import tqdm
+
+    desc = f"{config.label} {n} seeds (vectorized)" if stacked else f"{config.label} seed{config.seed}"
+    return tqdm(total=config.steps, initial=step, desc=desc, leave=True, dynamic_ncols=True)
+
+
+def train(config: RunConfig, *, quiet: bool = False, resume_from_checkpoint: bool = False) -> dict[str, Any]:
+    """Run ``config`` (one seed) to its last step and return the summary (also in
+    ``summary.json``).
 
     Raises :class:`DivergenceError` (summary status ``diverged``) when a loss or a
     parameter becomes non-finite, and :class:`Interrupted` after SIGINT/SIGTERM, each
     after saving what can be saved.
     """
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
-    game, solver = build(config)
-    ckpt_dir, snap_dir = out / "checkpoints", out / "snapshots"
-    torch.manual_seed(config.seed)  # only for code that ignores our generators; all ours are explicit
-
-    loaded = load_latest_checkpoint(ckpt_dir, map_location=device) if resume_from_checkpoint else None
-    data_generator = torch.Generator(device=device)
-    if loaded is None:
-        if resume_from_checkpoint and any(ckpt_dir.glob("*.pt")):
-            raise ConfigError(f"{out}: every checkpoint is damaged; cannot resume (start the run again)")
-        params = game.init_params(config.seed, device, config.torch_dtype)
-        state = solver.init(game, params)
-        data_generator.manual_seed(config.seed)
-        step, train_time, wall_time, rows = 0, 0.0, 0.0, []
-        (out / "metrics.jsonl").write_text("")
-        for old in ckpt_dir.glob("*.pt"):
-            old.unlink()
-    else:
-        path, ckpt = loaded
-        params, state = ckpt["params"], ckpt["solver_state"]
-        data_generator.set_state(ckpt["rng"]["data"].cpu())  # generator states live on the CPU
-        step, train_time, wall_time = ckpt["step"], ckpt["train_time"], ckpt["wall_time"]
-        # drop evaluations logged after this checkpoint by the interrupted process
-        rows = [r for r in read_metrics(out) if r["step"] <= step]
-        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config.save(out / "config.toml")
-
-    summary: dict[str, Any] = {"status": "running", "label": config.label, "seed": config.seed,
-                               "game": config.game, "solver": config.solver, "steps": config.steps}
-
-    def checkpoint() -> None:
-        save_checkpoint(ckpt_dir, step, {
-            "params": params, "solver_state": state, "step": step,
-            "rng": {"data": data_generator.get_state()},
-            "train_time": train_time, "wall_time": wall_time, "config": config.to_dict(),
-        })
-
-    def log(row: dict[str, Any]) -> None:
-        rows.append(row)
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        if writer is not None:
-            for k, v in row.items():
-                if k != "step" and isinstance(v, (int, float)):
-                    writer.add_scalar(k, v, row["step"])
-        if on_eval is not None:
-            on_eval(row)
-
-    if config.compile:
-        from solvers.compiled import compile_step
-
-        step_fn = compile_step(solver, game)
-    else:
-        step_fn = lambda p, s, b: solver.step(game, p, s, b)  # noqa: E731
-    writer = _tensorboard_writer(out) if config.tensorboard else None
-    bar = None
-    if not quiet:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, initial=step, desc=f"{config.label} seed{config.seed}",
-                   position=position, leave=True, dynamic_ncols=True)
-    started = time.perf_counter() - wall_time
-
-    def snapshot() -> None:
-        if config.snapshot_at(step):
-            snap_dir.mkdir(exist_ok=True)
-            buffer_path = snap_dir / f"step-{step:09d}.pt"
-            torch.save(params, buffer_path)
-
-    def finish(status: str, **extra: Any) -> dict[str, Any]:
-        if config.compile:
-            summary.update(compile_seconds=getattr(step_fn, "compile_seconds", None),
-                           compile_fallback=getattr(step_fn, "fallback", None))
-        summary.update(status=status, final_step=step, train_time=train_time,
-                       wall_time=time.perf_counter() - started,
-                       time_per_step_ms=1000 * train_time / step if step else math.nan,
-                       final_metrics=rows[-1] if rows else {}, **extra)
-        _write_json(out / "summary.json", summary)
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
-        return summary
-
-    try:
-        with _catch_signals() as caught:
-            if not rows:
-                log({"step": 0, "wall_time": 0.0, "train_time": 0.0, **evaluate(game, params, config, 0, device)})
-                snapshot()
-                checkpoint()
-            while step < config.steps:
-                t0 = time.perf_counter()
-                batch = game.sample(data_generator, device)
-                new_params, new_state, info = step_fn(params, state, batch)
-                bad = _nonfinite_player(info["losses"], new_params)
-                train_time += time.perf_counter() - t0
-                if bad is not None:
-                    last = rows[-1] if rows else {}
-                    shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float))
-                    message = (f"run diverged at step {step + 1}: player {bad!r} has a non-finite loss or "
-                               f"parameters. Last evaluation (step {last.get('step')}): {shown}. "
-                               f"The last good checkpoint is kept in {ckpt_dir}.")
-                    finish("diverged", error=message, diverged_step=step + 1, diverged_player=bad)
-                    raise DivergenceError(message, step=step + 1, player=bad)
-                params, state, step = new_params, new_state, step + 1
-                wall_time = time.perf_counter() - started
-                snapshot()
-                evaluated = step % config.eval_every == 0 or step == config.steps
-                if evaluated:
-                    row = {"step": step, "wall_time": wall_time, "train_time": train_time,
-                           **evaluate(game, params, config, step, device)}
-                    log(row)
-                    if bar is not None:
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in list(row.items())[3:7]}, refresh=False)
-                if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps or (
-                    not config.checkpoint_every and evaluated
-                ):
-                    checkpoint()
-                if bar is not None:
-                    bar.update(1)
-                if caught:
-                    checkpoint()
-                    finish("interrupted")
-                    raise Interrupted(f"interrupted at step {step}/{config.steps}; a checkpoint was saved.",
-                                      caught[0], f"Continue with: diffgames resume {out}")
-    except (DivergenceError, Interrupted):
-        raise
-    except DiffgamesError:
-        finish("failed")
-        raise
-    return finish("done")
+    (summary,) = run_loop([config], quiet=quiet, resume_from_checkpoint=resume_from_checkpoint)
+    if summary["status"] == "diverged":
+        raise DivergenceError(summary["error"], step=summary["diverged_step"], player=summary["diverged_player"])
+    return summary
 
 
 def finished_already(config: RunConfig) -> bool:
@@ -310,11 +261,3 @@ def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None) -> d
     if steps is not None:
         config.steps = steps
     return train(config, quiet=quiet, resume_from_checkpoint=True)
-
-
-def _tensorboard_writer(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
-    return SummaryWriter(log_dir=str(out / "tensorboard"))

@@ -7,8 +7,10 @@ no in-place changes and no hidden randomness (all noise comes in through ``batch
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import networkx as nx
 import torch
@@ -16,9 +18,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from diffgames.errors import GameContractError
+from games.forward_reuse import ForwardReuse
 from players.base import Params, init_params
 
-__all__ = ["Game", "ZeroSumGame", "JointParams", "checked_losses", "OptimizerSpec", "complete_interaction_graph"]
+__all__ = ["Game", "ZeroSumGame", "JointParams", "checked_losses", "OptimizerSpec", "complete_interaction_graph",
+           "GameCapabilities", "Verdict"]
 
 JointParams = dict[str, Params]
 #: A per-player optimizer as plain data, e.g. ``{"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]}``.
@@ -26,14 +30,90 @@ JointParams = dict[str, Params]
 OptimizerSpec = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """How ``diffgames report`` judges a solver's run on a game (plain data; the arena's
+    :mod:`arena.solver_table` applies it).
+
+    ``kind="distance"``: ``metric`` measures the distance to an equilibrium; a run
+    *converged* when its last value is ≤ ``tol``, *diverged* when it is non-finite or
+    moved away and stayed away, *cycled* otherwise. ``kind="settled"``: the game has no
+    equilibrium to measure a distance to; the run *converged* when the value (the mean of
+    the metrics in ``metric``) varies by ≤ ``tol`` over the last quarter of the evaluations,
+    and ``outcomes`` name ranges of its final value.
+
+    Attributes
+    ----------
+    metric
+        A metric of :meth:`Game.evaluate`, or several whose mean is the judged value.
+    tol
+        The tolerance of "converged".
+    what
+        What the value is, in words (the report's header says it).
+    kind
+        ``"distance"`` or ``"settled"``.
+    symbol
+        The value's symbol in the report (``d``, ``r``).
+    outcomes
+        ``(name, low, high)``: the final value's outcome is the first ``name`` with
+        ``low ≤ value ≤ high`` (``None``: unbounded), else ``"mixed"``.
+    goal
+        ``kind="settled"``: the report shows the first step with the value ≥ ``goal``.
+    also
+        Further metrics whose final values the report shows.
+    """
+
+    metric: str | tuple[str, ...]
+    tol: float
+    what: str
+    kind: Literal["distance", "settled"] = "distance"
+    symbol: str = "d"
+    outcomes: tuple[tuple[str, float | None, float | None], ...] = ()
+    goal: float | None = None
+    also: tuple[str, ...] = ()
+
+    def value(self, row: Mapping[str, Any]) -> float | None:
+        """The judged value in one evaluation row (``None`` when the row lacks it)."""
+        names = (self.metric,) if isinstance(self.metric, str) else self.metric
+        if not all(n in row for n in names):
+            return None
+        return sum(row[n] for n in names) / len(names)
+
+
+@dataclass(frozen=True)
+class GameCapabilities:
+    """What a game is and supports, declared on its class (``capabilities``) next to its
+    code; the arena, the solvers and the tests read it, never a table of game names.
+
+    Attributes
+    ----------
+    players
+        The number of players, or ``None`` when it depends on the game's options.
+    zero_sum
+        The players' losses sum to zero (a game may set an instance's record when this
+        depends on its options, e.g. a matrix game's payoffs).
+    vectorizable
+        Its losses run under ``torch.func.vmap``, so ``--vectorize`` can stack seeds.
+    verdict
+        How ``diffgames report`` judges a solver's run on it (``None``: not judged).
+    """
+
+    players: int | None = None
+    zero_sum: bool = False
+    vectorizable: bool = True
+    verdict: Verdict | None = None
+
+
 class Game(abc.ABC):
     """Base class of every game.
 
     Subclasses set ``self.players`` (an ordered ``{name: nn.Module}``) in ``__init__`` and
-    implement :meth:`losses`. Everything else has a sensible default.
+    implement :meth:`losses`. Everything else has a sensible default. ``capabilities``
+    states what the game is and supports (:class:`GameCapabilities`).
     """
 
     description: ClassVar[str] = ""
+    capabilities: GameCapabilities = GameCapabilities()
     players: dict[str, nn.Module]
 
     # ------------------------------------------------------------------ players
@@ -49,8 +129,32 @@ class Game(abc.ABC):
         return {name: init_params(m, generator, device, dtype) for name, m in self.players.items()}
 
     def call(self, player: str, params: JointParams, *args: Any, **kwargs: Any) -> Any:
-        """Run ``player``'s module with its parameters taken from ``params``."""
+        """Run ``player``'s module with its parameters taken from ``params``.
+
+        Inside :meth:`reusing_forward` a repeated call of a listed player with the same
+        parameter tensors and arguments returns the first call's output.
+        """
+        reuse = self.__dict__.get("_forward_reuse")
+        if reuse is None:
+            return self.forward(player, params, *args, **kwargs)
+        return reuse.call(player, params[player], args, kwargs, lambda: self.forward(player, params, *args, **kwargs))
+
+    def forward(self, player: str, params: JointParams, *args: Any, **kwargs: Any) -> Any:
+        """``player``'s module on ``args`` with the parameters ``params[player]`` (always
+        computed; games call :meth:`call`, which may reuse an earlier output)."""
         return functional_call(self.players[player], params[player], args, kwargs)
+
+    @contextmanager
+    def reusing_forward(self, players: Iterable[str]) -> Iterator[None]:
+        """Within the block, :meth:`call` computes each forward pass of ``players`` once
+        per set of parameter tensors and arguments (:mod:`games.forward_reuse`). Solvers
+        open it while some players' parameters stay fixed (the leaders during an unroll)."""
+        previous = self.__dict__.get("_forward_reuse")
+        self._forward_reuse = ForwardReuse(players)
+        try:
+            yield
+        finally:
+            self._forward_reuse = previous
 
     # ------------------------------------------------------------------ contract
     @abc.abstractmethod
@@ -127,6 +231,8 @@ class ZeroSumGame(Game):
     The first player minimises :meth:`value`, the second maximises it (its loss is the
     negative).
     """
+
+    capabilities = GameCapabilities(players=2, zero_sum=True)
 
     @abc.abstractmethod
     def value(self, params: JointParams, batch: Any) -> Tensor:

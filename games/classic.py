@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from games.base import Game, JointParams, OptimizerSpec, ZeroSumGame
+from games.base import Game, GameCapabilities, JointParams, OptimizerSpec, Verdict, ZeroSumGame
 from diffgames.checks import finite_number
 from diffgames.errors import ConfigError
 from players import MixedStrategy, Vector
@@ -86,6 +86,8 @@ class Bilinear(ZeroSumGame):
     """
 
     description = "bilinear zero-sum game min_x max_y xᵀAy"
+    capabilities = GameCapabilities(players=2, zero_sum=True, verdict=Verdict(
+        "distance_to_equilibrium", 1e-3, "distance to the equilibrium (0, 0)"))
 
     def __init__(
         self,
@@ -159,6 +161,8 @@ class DiracGAN(Game):
     """
 
     description = "Dirac-GAN: one-parameter generator vs linear discriminator"
+    capabilities = GameCapabilities(players=2, verdict=Verdict(
+        "distance_to_equilibrium", 1e-3, "distance to the equilibrium θ = ψ = 0"))
 
     def __init__(
         self,
@@ -224,6 +228,8 @@ class Letcher(ZeroSumGame):
     """
 
     description = "Letcher's zero-sum game where every gradient method cycles"
+    capabilities = GameCapabilities(players=2, zero_sum=True, verdict=Verdict(
+        "distance_to_origin", 1e-3, "distance to the origin (the only critical point)"))
 
     def __init__(self, x_init: float = 1.0, y_init: float = 1.0):
         self.players = {
@@ -269,6 +275,7 @@ class CyclicPennies(Game):
     """
 
     description = "matching pennies on a directed n-cycle (unique Nash: uniform)"
+    capabilities = GameCapabilities(verdict=Verdict("nash_conv", 1e-3, "nash_conv (sum of best-response gains)"))
 
     def __init__(self, n_players: int = 3, init_logits: Sequence[Sequence[float]] | None = None):
         if n_players < 2:

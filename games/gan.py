@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from games.base import Game, JointParams, complete_interaction_graph
+from games.base import Game, GameCapabilities, JointParams, complete_interaction_graph
 from diffgames.errors import ConfigError
 
 __all__ = ["GANGame", "GENERATOR_LOSSES", "check_generator_loss"]
@@ -42,6 +42,7 @@ class GANGame(Game):
     Subclasses set ``generator_loss`` and make ``sample`` return ``{"real", "z"}``.
     """
 
+    capabilities = GameCapabilities(players=2)
     generator_loss: str = "non-saturating"
 
     def _fake(self, params: JointParams, batch: dict[str, Tensor]) -> Tensor:

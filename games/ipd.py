@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from games.base import Game, JointParams, OptimizerSpec
+from games.base import Game, GameCapabilities, JointParams, OptimizerSpec, Verdict
 from diffgames.checks import finite_number
 from diffgames.errors import ConfigError
 from players import Vector
@@ -58,6 +58,11 @@ class IteratedPrisonersDilemma(Game):
     """
 
     description = "iterated prisoner's dilemma, exact discounted value (LOLA)"
+    #: no equilibrium to measure a distance to: a run is judged by whether the players'
+    #: mean average reward r settles, and by where (Foerster et al. 2018, Fig. 3)
+    capabilities = GameCapabilities(players=2, verdict=Verdict(
+        ("average_reward_1", "average_reward_2"), 0.01, "mean reward", kind="settled", symbol="r",
+        outcomes=(("cooperation", -1.1, None), ("defection", None, -1.9)), goal=-1.1, also=("mutual_cooperation",)))
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ is minus its expected payoff ``xᵀAy`` (row) or ``xᵀBy`` (col).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import networkx as nx
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from games.base import Game, JointParams, complete_interaction_graph
+from games.base import Game, GameCapabilities, JointParams, Verdict, complete_interaction_graph
 from diffgames.errors import ConfigError
 from diffgames.metrics.nash import nash_conv_bimatrix, zero_sum_nash
 from players import MixedStrategy
@@ -47,6 +48,7 @@ class MatrixGame(Game):
     """
 
     description = "two-player bimatrix game from payoff matrices"
+    capabilities = GameCapabilities(players=2, verdict=Verdict("nash_conv", 1e-3, "nash_conv (sum of best-response gains)"))
 
     def __init__(
         self,
@@ -65,6 +67,7 @@ class MatrixGame(Game):
             "col": MixedStrategy(n, col_init_logits),
         }
         self.zero_sum = bool(np.allclose(self.A, -self.B))
+        self.capabilities = dataclasses.replace(type(self).capabilities, zero_sum=self.zero_sum)
         self._nash = zero_sum_nash(self.A) if self.zero_sum else None
         self._tensors: dict[tuple, tuple[Tensor, Tensor]] = {}
 

@@ -14,26 +14,60 @@ Each player's base optimizer (:mod:`solvers.optim`) comes from the solver's
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+from torch.func import grad as func_grad
 
 from games.base import Game, JointParams, checked_losses
 from diffgames.errors import ConfigError
 from solvers.optim import BaseOptimizer, make_optimizer
 
-__all__ = ["Solver", "OptimizersOption", "player_gradients", "detach_losses"]
+__all__ = ["Solver", "SolverCapabilities", "OptimizersOption", "StepFn", "player_gradients", "detach_losses",
+           "functional_gradient", "zeros_where_none"]
 
 OptimizersOption = BaseOptimizer | Mapping[str, Any] | None
+#: A solver step as a function of tensors: ``(params, state, batch) -> (params, state, info)``.
+StepFn = Callable[[JointParams, dict, Any], tuple[JointParams, dict, dict]]
+
+
+@dataclass(frozen=True)
+class SolverCapabilities:
+    """What a solver supports, declared on its class (``capabilities``) next to its code;
+    the arena and the tests read it, never a table of solver names.
+
+    Attributes
+    ----------
+    players
+        The number of players it is defined for, or ``None`` for any number.
+    vectorizable
+        Its step on :class:`arena.stacked.StackedGame` (N seeds stacked, losses summed) is
+        every seed's own step: it works per parameter entry (gradients, Hessian-vector
+        products, elementwise optimizers) and never reduces over all parameters (norms,
+        signs, conjugate gradients), which would mix the seeds.
+    compilable
+        :meth:`Solver.functional_step` gives a ``torch.func`` step that ``torch.compile``
+        captures in one graph (``--compile``).
+    own_step_size
+        It takes its step size as its own option ``lr`` instead of base optimizers.
+    """
+
+    players: int | None = None
+    vectorizable: bool = False
+    compilable: bool = False
+    own_step_size: bool = False
 
 
 class Solver:
     """Base class of every solver. Subclasses implement :meth:`step` (and :meth:`init`
-    when they keep state beyond the players' optimizers)."""
+    when they keep state beyond the players' optimizers), and state what they support in
+    ``capabilities`` (:class:`SolverCapabilities`)."""
 
     description: ClassVar[str] = ""
+    capabilities: SolverCapabilities = SolverCapabilities()
 
     def __init__(self, *, optimizers: OptimizersOption = None):
         self._optimizer_option = optimizers
@@ -96,6 +130,23 @@ class Solver:
         """The solver's options as plain data (for configs)."""
         return {}
 
+    def apply_updates(self, game: Game, params: JointParams, state: dict[str, Any],
+                      grads: Mapping[str, Mapping[str, Tensor]]) -> tuple[JointParams, dict[str, Any]]:
+        """Every player's base-optimizer update with ``grads``: the new ``(params, state)``."""
+        opts = self.optimizers(game)
+        new_params, new_opt = {}, {}
+        for p in game.player_names:
+            new_params[p], new_opt[p] = opts[p].update(grads[p], state["opt"][p], params[p])
+        return new_params, {**state, "opt": new_opt}
+
+    def functional_step(self, game: Game) -> StepFn | None:
+        """The step on ``game`` as a pure ``torch.func`` function (every derivative a
+        ``torch.func`` transform, so ``torch.compile`` captures it in one graph), or
+        ``None`` when the solver has none. It computes what :meth:`step` computes (same
+        equations, same base optimizers); values agree to float rounding. Solvers that
+        give one say ``compilable`` in their capability record."""
+        return None
+
     def __repr__(self) -> str:
         name = getattr(type(self), "registered_name", type(self).__name__)
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
@@ -104,6 +155,22 @@ class Solver:
 
 def detach_losses(losses: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {p: l.detach() for p, l in losses.items()}
+
+
+def zeros_where_none(grads: Iterable[Tensor | None], like: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``{name: gradient}`` from ``torch.autograd.grad(..., allow_unused=True)``'s output:
+    a parameter the loss does not reach gets a zero gradient."""
+    return {k: torch.zeros_like(t) if g is None else g for (k, t), g in zip(like.items(), grads)}
+
+
+def functional_gradient(game: Game, params: JointParams, batch: Any, player: str) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``(∇_{θ_p} loss_p, every player's detached loss)`` at ``params``, with ``torch.func.grad``."""
+
+    def loss(own: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        losses = checked_losses(game, {**params, player: own}, batch)
+        return losses[player], detach_losses(losses)
+
+    return func_grad(loss, has_aux=True)(params[player])
 
 
 def player_gradients(
@@ -130,5 +197,5 @@ def player_gradients(
                 )
             else:
                 gs = (None,) * len(tensors)
-            grads[p] = {k: torch.zeros_like(t) if g is None else g for (k, t), g in zip(leaves[p].items(), gs)}
+            grads[p] = zeros_where_none(gs, leaves[p])
     return grads, detach_losses(losses)

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from games.base import Game, JointParams, ZeroSumGame
+from games.base import Game, JointParams
 from diffgames.errors import ConfigError
-from solvers.base import OptimizersOption, Solver
-from solvers.hvp import LossDerivatives, flatten, unflatten
+from solvers.base import OptimizersOption, Solver, SolverCapabilities
+from diffgames.trees import flatten, unflatten
+from solvers.hvp import LossDerivatives
 
 __all__ = ["CGD", "conjugate_gradient"]
 
@@ -68,8 +69,8 @@ class CGD(Solver):
       same products; each ``matvec`` copies a vector to and from a float64 NumPy array
       (a device round trip; fine for the small general-sum games this is meant for).
 
-    Whether the game is zero-sum: the ``zero_sum`` option; if ``None``, a
-    :class:`~games.ZeroSumGame` (or a game with ``zero_sum = True``) is; otherwise it is
+    Whether the game is zero-sum: the ``zero_sum`` option; if ``None``, a game whose
+    capability record says ``zero_sum`` (e.g. a :class:`~games.ZeroSumGame`) is; otherwise it is
     checked on the first step from the losses and their gradients (``f + g`` and
     ``∇(f + g)`` zero to rounding), and the answer is kept in the state.
 
@@ -98,6 +99,8 @@ class CGD(Solver):
     """
 
     description = "competitive gradient descent (Schäfer & Anandkumar 2019), two players"
+    #: not vectorizable: its conjugate-gradient solve takes inner products over all parameters
+    capabilities = SolverCapabilities(players=2, own_step_size=True)
 
     def __init__(self, *, lr: float = 0.1, zero_sum: bool | None = None, tol: float = 1e-6,
                  max_iter: int = 100, warm_start: bool = True, optimizers: OptimizersOption = None):
@@ -133,7 +136,7 @@ class CGD(Solver):
         x, _ = self._players(game)
         if self.zero_sum is not None:
             kind = int(self.zero_sum)
-        elif isinstance(game, ZeroSumGame) or getattr(game, "zero_sum", None) is True:
+        elif game.capabilities.zero_sum:
             kind = 1
         else:
             kind = -1  # unknown until the first step

@@ -8,8 +8,9 @@ import torch
 
 from games.base import Game, JointParams
 from diffgames.errors import ConfigError
-from solvers.base import OptimizersOption, Solver
-from solvers.hvp import LossDerivatives, tree_add, tree_dot
+from solvers.base import OptimizersOption, Solver, SolverCapabilities
+from diffgames.trees import tree_add, tree_dot
+from solvers.hvp import LossDerivatives
 
 __all__ = ["Consensus"]
 
@@ -33,6 +34,7 @@ class Consensus(Solver):
     """
 
     description = "consensus optimisation ξ + γJᵀξ (Mescheder et al. 2017)"
+    capabilities = SolverCapabilities(vectorizable=True)
 
     def __init__(self, *, gamma: float = 1.0, optimizers: OptimizersOption = None):
         super().__init__(optimizers=optimizers)
@@ -44,12 +46,9 @@ class Consensus(Solver):
         return {"gamma": self.gamma}
 
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
-        opts = self.optimizers(game)
         d = LossDerivatives(game, params, batch)
         direction = tree_add(d.xi, d.jt(d.xi), self.gamma) if self.gamma else d.xi
-        new_params, new_opt = {}, {}
         with torch.no_grad():
-            for p in game.player_names:
-                new_params[p], new_opt[p] = opts[p].update(direction[p], state["opt"][p], params[p])
+            new_params, new_state = self.apply_updates(game, params, state, direction)
         hamiltonian = 0.5 * tree_dot(d.xi, d.xi)
-        return new_params, {**state, "opt": new_opt}, {"losses": d.losses, "hamiltonian": hamiltonian}
+        return new_params, new_state, {"losses": d.losses, "hamiltonian": hamiltonian}

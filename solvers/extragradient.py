@@ -7,7 +7,7 @@ import torch
 
 from games.base import Game, JointParams
 from diffgames.errors import ConfigError
-from solvers.base import OptimizersOption, Solver, player_gradients
+from solvers.base import OptimizersOption, Solver, SolverCapabilities, player_gradients
 
 __all__ = ["Extragradient"]
 
@@ -48,6 +48,7 @@ class Extragradient(Solver):
     """
 
     description = "extragradient / extrapolation from the past, any base optimizer (Gidel et al. 2019)"
+    capabilities = SolverCapabilities(vectorizable=True)
 
     def __init__(self, *, variant: Literal["standard", "past"] = "standard", optimizers: OptimizersOption = None):
         super().__init__(optimizers=optimizers)

@@ -24,56 +24,10 @@ import torch
 from torch import Tensor
 
 from games.base import Game, JointParams, checked_losses
-from solvers.base import detach_losses
+from diffgames.trees import Tree
+from solvers.base import detach_losses, zeros_where_none
 
-__all__ = [
-    "LossDerivatives", "tree_add", "tree_scale", "tree_dot", "tree_zeros_like", "tree_detach",
-    "flatten", "unflatten", "num_elements",
-]
-
-Tree = dict[str, dict[str, Tensor]]
-
-
-# --------------------------------------------------------------------------- tree utilities
-def tree_add(a: Mapping, b: Mapping, scale: float | Tensor = 1.0) -> Tree:
-    """``a + scale·b`` over the players and parameters of ``a``."""
-    return {p: {k: v + scale * b[p][k] for k, v in ps.items()} for p, ps in a.items()}
-
-
-def tree_scale(a: Mapping, scale: float | Tensor) -> Tree:
-    return {p: {k: scale * v for k, v in ps.items()} for p, ps in a.items()}
-
-
-def tree_dot(a: Mapping, b: Mapping) -> Tensor:
-    """``Σ ⟨a, b⟩`` over the players of ``a`` (a 0-dim tensor)."""
-    terms = [(v * b[p][k]).sum() for p, ps in a.items() for k, v in ps.items()]
-    return torch.stack(terms).sum()
-
-
-def tree_zeros_like(a: Mapping) -> Tree:
-    return {p: {k: torch.zeros_like(v) for k, v in ps.items()} for p, ps in a.items()}
-
-
-def tree_detach(a: Mapping) -> Tree:
-    return {p: {k: v.detach() for k, v in ps.items()} for p, ps in a.items()}
-
-
-def num_elements(a: Mapping) -> int:
-    return sum(v.numel() for ps in a.values() for v in ps.values())
-
-
-def flatten(params: Mapping[str, Tensor]) -> Tensor:
-    """One player's parameters as one vector (in the dict's order)."""
-    return torch.cat([v.reshape(-1) for v in params.values()])
-
-
-def unflatten(vector: Tensor, like: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Inverse of :func:`flatten` with the shapes of ``like``."""
-    out, start = {}, 0
-    for k, v in like.items():
-        out[k] = vector[start:start + v.numel()].reshape(v.shape)
-        start += v.numel()
-    return out
+__all__ = ["LossDerivatives"]
 
 
 # --------------------------------------------------------------------------- derivatives
@@ -130,7 +84,7 @@ class LossDerivatives:
         out: Tree = {}
         it = iter(gs)
         for j in blocks:
-            out[j] = {k: (torch.zeros_like(t) if (g := next(it)) is None else g) for k, t in self.leaves[j].items()}
+            out[j] = zeros_where_none([next(it) for _ in self.leaves[j]], self.leaves[j])
         return out
 
     # ------------------------------------------------------------------ the primitive
@@ -155,7 +109,7 @@ class LossDerivatives:
         out: Tree = {}
         it = iter(gs)
         for p in wrt:
-            out[p] = {k: (torch.zeros_like(t) if (g := next(it)) is None else g.detach()) for k, t in self.leaves[p].items()}
+            out[p] = {k: g.detach() for k, g in zeros_where_none([next(it) for _ in self.leaves[p]], self.leaves[p]).items()}
         return out
 
     # ------------------------------------------------------------------ game-Jacobian products

@@ -9,8 +9,9 @@ import torch
 
 from games.base import Game, JointParams
 from diffgames.errors import ConfigError
-from solvers.base import OptimizersOption, Solver
-from solvers.hvp import LossDerivatives, Tree
+from solvers.base import OptimizersOption, Solver, SolverCapabilities
+from diffgames.trees import Tree
+from solvers.hvp import LossDerivatives
 
 __all__ = ["LookAheadOpponent", "LOLA", "opponents"]
 
@@ -59,6 +60,7 @@ class LookAheadOpponent(Solver):
     """
 
     description = "LookAhead: anticipate the opponents' naive step (Zhang & Lesser 2010; Letcher et al. 2019)"
+    capabilities = SolverCapabilities(vectorizable=True)
     #: keep the shaping term (LOLA) or not (LA)
     shaping: ClassVar[bool] = False
 
@@ -92,13 +94,10 @@ class LookAheadOpponent(Solver):
         return out, d.losses
 
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
-        opts = self.optimizers(game)
         direction, losses = self.direction(game, params, batch)
-        new_params, new_opt = {}, {}
         with torch.no_grad():
-            for p in game.player_names:
-                new_params[p], new_opt[p] = opts[p].update(direction[p], state["opt"][p], params[p])
-        return new_params, {**state, "opt": new_opt}, {"losses": losses}
+            new_params, new_state = self.apply_updates(game, params, state, direction)
+        return new_params, new_state, {"losses": losses}
 
 
 class LOLA(LookAheadOpponent):
@@ -122,4 +121,5 @@ class LOLA(LookAheadOpponent):
     """
 
     description = "LOLA: shape the opponents' naive step (Foerster et al. 2018; Letcher et al. 2019)"
+    capabilities = SolverCapabilities(vectorizable=True)
     shaping = True

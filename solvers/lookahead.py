@@ -9,7 +9,7 @@ import torch
 
 from games.base import Game, JointParams
 from diffgames.errors import ConfigError
-from solvers.base import OptimizersOption, Solver
+from solvers.base import OptimizersOption, Solver, SolverCapabilities
 
 __all__ = ["Lookahead"]
 
@@ -68,6 +68,12 @@ class Lookahead(Solver):
         self.inner_name, self.inner_options = inner, options
         self.inner = solvers.make(inner, **options)
         self.k, self.alpha = int(k), float(alpha)
+
+    @property
+    def capabilities(self) -> SolverCapabilities:  # type: ignore[override]
+        """The slow/fast averaging is elementwise: as vectorizable as the inner solver."""
+        return SolverCapabilities(players=self.inner.capabilities.players,
+                                  vectorizable=self.inner.capabilities.vectorizable)
 
     def options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"inner": self.inner_name, "k": self.k, "alpha": self.alpha}

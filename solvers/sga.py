@@ -8,8 +8,9 @@ import torch
 
 from games.base import Game, JointParams
 from diffgames.errors import ConfigError
-from solvers.base import OptimizersOption, Solver
-from solvers.hvp import LossDerivatives, num_elements, tree_add, tree_dot
+from solvers.base import OptimizersOption, Solver, SolverCapabilities
+from diffgames.trees import num_elements, tree_add, tree_dot
+from solvers.hvp import LossDerivatives
 
 __all__ = ["SGA"]
 
@@ -41,6 +42,8 @@ class SGA(Solver):
     """
 
     description = "symplectic gradient adjustment ξ + λAᵀξ (Balduzzi et al. 2018)"
+    #: not vectorizable: the alignment criterion takes inner products over all parameters
+    capabilities = SolverCapabilities()
 
     def __init__(self, *, lam: float = 1.0, align: bool = True, align_epsilon: float = 0.1,
                  optimizers: OptimizersOption = None):
@@ -69,10 +72,7 @@ class SGA(Solver):
         return tree_add(d.xi, a_t_xi, lam), lam, d.losses
 
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
-        opts = self.optimizers(game)
         direction, lam, losses = self.adjusted_gradient(game, params, batch)
-        new_params, new_opt = {}, {}
         with torch.no_grad():
-            for p in game.player_names:
-                new_params[p], new_opt[p] = opts[p].update(direction[p], state["opt"][p], params[p])
-        return new_params, {**state, "opt": new_opt}, {"losses": losses, "lambda": lam}
+            new_params, new_state = self.apply_updates(game, params, state, direction)
+        return new_params, new_state, {"losses": losses, "lambda": lam}

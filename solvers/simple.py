@@ -8,7 +8,7 @@ import torch
 
 from games.base import Game, JointParams
 from diffgames.errors import ConfigError
-from solvers.base import OptimizersOption, Solver, player_gradients
+from solvers.base import OptimizersOption, Solver, SolverCapabilities, StepFn, functional_gradient, player_gradients
 
 __all__ = ["Simultaneous", "Alternating", "Optimistic"]
 
@@ -22,15 +22,26 @@ class Simultaneous(Solver):
     """
 
     description = "simultaneous gradient descent (all players' gradients at θ_t)"
+    capabilities = SolverCapabilities(vectorizable=True, compilable=True)
 
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
-        opts = self.optimizers(game)
         grads, losses = player_gradients(game, params, batch)
-        new_params, new_opt = {}, {}
         with torch.no_grad():
+            new_params, new_state = self.apply_updates(game, params, state, grads)
+        return new_params, new_state, {"losses": losses}
+
+    def functional_step(self, game: Game) -> StepFn:
+        self.optimizers(game)  # resolved once, outside the compiled region
+
+        def simultaneous(params, state, batch):
+            grads, losses = {}, None
             for p in game.player_names:
-                new_params[p], new_opt[p] = opts[p].update(grads[p], state["opt"][p], params[p])
-        return new_params, {**state, "opt": new_opt}, {"losses": losses}
+                grads[p], step_losses = functional_gradient(game, params, batch, p)
+                losses = step_losses if losses is None else losses
+            new_params, new_state = self.apply_updates(game, params, state, grads)
+            return new_params, new_state, {"losses": losses}
+
+        return simultaneous
 
 
 class Alternating(Solver):
@@ -48,6 +59,7 @@ class Alternating(Solver):
     """
 
     description = "alternating gradient descent (players update in turn)"
+    capabilities = SolverCapabilities(vectorizable=True, compilable=True)
 
     def __init__(self, *, player_order: Sequence[str] | None = None, optimizers: OptimizersOption = None):
         super().__init__(optimizers=optimizers)
@@ -78,6 +90,19 @@ class Alternating(Solver):
                 params[p], new_opt[p] = opts[p].update(grads[p], state["opt"][p], params[p])
         return params, {**state, "opt": new_opt}, {"losses": {p: losses[p] for p in game.player_names}}
 
+    def functional_step(self, game: Game) -> StepFn:
+        opts, order = self.optimizers(game), self.order(game)  # resolved outside the compiled region
+
+        def alternating(params, state, batch):
+            params, losses, opt_state = dict(params), {}, dict(state["opt"])
+            for p in order:
+                g, step_losses = functional_gradient(game, params, batch, p)
+                losses[p] = step_losses[p]
+                params[p], opt_state[p] = opts[p].update(g, state["opt"][p], params[p])
+            return params, {**state, "opt": opt_state}, {"losses": {p: losses[p] for p in game.player_names}}
+
+        return alternating
+
 
 class Optimistic(Solver):
     """Optimistic gradient descent (Daskalakis, Ilyas, Syrgkanis & Zeng 2018).
@@ -90,6 +115,7 @@ class Optimistic(Solver):
     """
 
     description = "optimistic gradient descent / optimistic Adam (Daskalakis et al. 2018)"
+    capabilities = SolverCapabilities(vectorizable=True)
 
     def init(self, game: Game, params: JointParams) -> dict[str, Any]:
         state = super().init(game, params)

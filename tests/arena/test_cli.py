@@ -196,7 +196,7 @@ def test_tensorboard_without_the_package_is_a_one_line_error(tmp_path, monkeypat
 def test_nonfinite_player_names_the_first_bad_loss_then_parameter():
     import torch
 
-    from arena.run import _nonfinite_player
+    from arena.engine import nonfinite_player as _nonfinite_player
 
     ok = torch.tensor(1.0)
     losses = {"g": ok, "d": ok}

@@ -12,10 +12,10 @@ import torch
 
 import games
 import solvers
-import solvers.unrolled as unrolled_module
+import solvers.unroll as unroll_module
 from solvers import SGD, Adam
 from solvers.compiled import compile_step, functional_step
-from solvers.call_reuse import reuse_calls
+from solvers.unroll import unroll_autograd, unroll_func
 
 F64 = torch.float64
 
@@ -53,7 +53,7 @@ def test_eager_unroll_equals_nested_func_grad(tiny_gan, name, second_order):
     solver.second_order = second_order
     opts = solver.optimizers(game)
     eager = solver.leader_gradient(game, params, state, batch, "gen", ["disc"], opts)
-    func = solver.leader_gradient_func(game, params, state, batch, "gen", ["disc"], opts)
+    func = unroll_func(game, params, state, batch, "gen", ["disc"], opts, solver.unroll_steps, second_order)[0]
     assert _flat(func).norm() > 1e-3
     assert _rel(eager, func) <= 1e-12, _rel(eager, func)
 
@@ -65,9 +65,10 @@ def test_flat_follower_vector_changes_nothing(tiny_gan, name, monkeypatch):
     for bit)."""
     game, solver, params, state, batch = _setup(tiny_gan, OPTIMIZERS[name])
     opts = solver.optimizers(game)
-    flat_grads, flat_losses = solver.unroll_autograd(game, params, state, batch, ["gen"], ["disc"], opts)
-    monkeypatch.setattr(unrolled_module, "_ELEMENTWISE", ())
-    grads, losses = solver.unroll_autograd(game, params, state, batch, ["gen"], ["disc"], opts)
+    args = (game, params, state, batch, ["gen"], ["disc"], opts, solver.unroll_steps, True)
+    flat_grads, flat_losses = unroll_autograd(*args)
+    monkeypatch.setattr(unroll_module, "_ELEMENTWISE", ())
+    grads, losses = unroll_autograd(*args)
     assert _rel(flat_grads["gen"], grads["gen"]) <= 1e-13
     for k in grads["disc"]:
         assert torch.equal(flat_grads["disc"][k], grads["disc"][k])
@@ -75,15 +76,17 @@ def test_flat_follower_vector_changes_nothing(tiny_gan, name, monkeypatch):
 
 
 class _CountingCalls:
+    """Counts the forward passes a game computes (``Game.forward``; ``Game.call`` may reuse)."""
+
     def __init__(self, game, monkeypatch):
         self.calls: list[str] = []
-        original = type(game).call
+        original = type(game).forward
 
         def counted(this, player, params, *args, **kwargs):
             self.calls.append(player)
             return original(this, player, params, *args, **kwargs)
 
-        monkeypatch.setattr(type(game), "call", counted)
+        monkeypatch.setattr(type(game), "forward", counted)
 
 
 @pytest.mark.parametrize("second_order, generator_calls", [(True, 1), (False, 2)])
@@ -94,25 +97,26 @@ def test_the_leader_forward_pass_runs_once_per_unroll(tiny_gan, monkeypatch, sec
     solver.step(game, params, state, batch)
     assert counter.calls.count("gen") == generator_calls  # K + 2 = 6 without the reuse
     assert counter.calls.count("disc") == 2 * (4 + 1)  # real and fake each step
-    assert "call" not in vars(game)  # the patch is gone after the step
+    assert game.__dict__.get("_forward_reuse") is None  # the reuse block is closed after the step
 
 
-def test_reuse_calls_matches_identity_only_and_restores_the_game(tiny_gan):
+def test_forward_reuse_matches_identity_only_and_closes_with_the_block(tiny_gan):
     game = tiny_gan(dtype=F64)
     params = game.init_params(0, dtype=F64)
     z = torch.randn(5, 3, dtype=F64)
-    with reuse_calls(game, ["gen"]):
+    assert game.call("gen", params, z) is not game.call("gen", params, z)  # no reuse outside the block
+    with game.reusing_forward(["gen"]):
         a = game.call("gen", params, z)
         assert game.call("gen", params, z) is a
         assert game.call("gen", params, z.clone()) is not a  # equal values, other tensor: recomputed
         assert game.call("gen", {"gen": dict(params["gen"])}, z) is a  # same parameter tensors
         x = torch.randn(5, 2, dtype=F64)
         assert game.call("disc", params, x) is not game.call("disc", params, x)  # not a reused player
-    assert "call" not in vars(game)
+    assert game.call("gen", params, z) is not game.call("gen", params, z)
     with pytest.raises(RuntimeError, match="inside"):
-        with reuse_calls(game, ["gen"]):
+        with game.reusing_forward(["gen"]):
             raise RuntimeError("inside")
-    assert "call" not in vars(game)
+    assert game.__dict__.get("_forward_reuse") is None
 
 
 # --------------------------------------------------------------------------- functional steps
@@ -247,7 +251,7 @@ def test_the_functional_step_runs_the_leader_forward_once_and_the_followers_grad
     assert _rel(out[0], eager[0]) <= 1e-12 and _rel(out[1]["opt"], eager[1]["opt"]) <= 1e-12
     for p in eager[2]["losses"]:
         torch.testing.assert_close(out[2]["losses"][p], eager[2]["losses"][p], rtol=1e-13, atol=0)
-    assert "call" not in vars(game)
+    assert game.__dict__.get("_forward_reuse") is None
 
 
 def test_the_functional_step_reuses_the_generator_forward_on_the_bundled_gans(monkeypatch):

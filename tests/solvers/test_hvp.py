@@ -15,7 +15,8 @@ from torch.func import jacrev
 import solvers
 from games.base import Game
 from players import Vector
-from solvers.hvp import LossDerivatives, flatten
+from diffgames.trees import flatten
+from solvers.hvp import LossDerivatives
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 
@@ -239,7 +240,7 @@ def test_derivatives_leave_the_inputs_alone():
 
 
 def test_flatten_round_trip():
-    from solvers.hvp import unflatten
+    from diffgames.trees import unflatten
 
     like = {"w": torch.zeros(2, 3), "b": torch.zeros(4)}
     v = torch.arange(10.0)

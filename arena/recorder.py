@@ -1,0 +1,145 @@
+"""What one seed's run leaves on disk, written in one place for every step engine.
+
+A run directory holds ``config.toml``, ``metrics.jsonl`` (one JSON object per evaluation:
+``step``, ``wall_time``, ``train_time``, ``loss_<player>`` and every game metric),
+``checkpoints/``, ``snapshots/`` (parameters at ``snapshot_steps``, for sample figures),
+``summary.json`` and, with ``tensorboard``, ``tensorboard/``. :class:`SeedRecorder` writes
+all of them; the run loop (:func:`arena.run.run_loop`) tells it when.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arena.checkpoint import atomic_write_bytes, save_checkpoint
+from arena.config import RunConfig
+from diffgames.errors import ConfigError
+from games.base import JointParams
+
+__all__ = ["SeedRecorder", "read_metrics", "read_summary", "write_json"]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The evaluations logged in ``run_dir/metrics.jsonl`` (``[]`` when there are none)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a crash: the checkpoint logic rewrites it
+            break
+    return rows
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """A run directory's ``summary.json`` (``{}`` when there is none or it cannot be read)."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=True) + "\n").encode())
+
+
+class SeedRecorder:
+    """The run directory of one seed: its metrics, checkpoints, snapshots and summary.
+
+    Parameters
+    ----------
+    config
+        The seed's run configuration (``config.out`` is the directory).
+    summary_extra
+        Keys every summary of this seed carries (e.g. ``seeds_vectorized``).
+    """
+
+    def __init__(self, config: RunConfig, summary_extra: dict[str, Any] | None = None):
+        self.config = config
+        self.out = Path(config.out)
+        self.checkpoints = self.out / "checkpoints"
+        self.rows: list[dict[str, Any]] = []
+        self.active = True
+        self.summary: dict[str, Any] = {"status": "running", "label": config.label, "seed": config.seed,
+                                        "game": config.game, "solver": config.solver, "steps": config.steps,
+                                        **(summary_extra or {})}
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._writer = _tensorboard_writer(self.out) if config.tensorboard else None
+
+    # ------------------------------------------------------------------ start
+    def start(self, from_step: int | None) -> None:
+        """Prepare the directory: a fresh run (``from_step=None``) empties the metrics and
+        removes old checkpoints; a continued one drops the evaluations logged after its
+        checkpoint by the interrupted process."""
+        if from_step is None:
+            self.rows = []
+            for old in self.checkpoints.glob("*.pt"):
+                old.unlink()
+        else:
+            self.rows = [r for r in read_metrics(self.out) if r["step"] <= from_step]
+        (self.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+        self.config.save(self.out / "config.toml")
+
+    # ------------------------------------------------------------------ during the run
+    def log(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self._writer is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self._writer.add_scalar(k, v, row["step"])
+
+    def evaluated_at(self, step: int) -> bool:
+        return step % self.config.eval_every == 0 or step == self.config.steps
+
+    def checkpoint_due(self, step: int, evaluated: bool) -> bool:
+        every = self.config.checkpoint_every
+        return (every and step % every == 0) or step == self.config.steps or (not every and evaluated)
+
+    def checkpoint(self, step: int, payload: dict[str, Any], train_time: float, wall_time: float) -> None:
+        """``payload``: the seed's ``params``, ``solver_state`` and ``rng`` states."""
+        save_checkpoint(self.checkpoints, step, {**payload, "step": step, "train_time": train_time,
+                                                 "wall_time": wall_time, "config": self.config.to_dict()})
+
+    def snapshot(self, step: int, params: JointParams) -> None:
+        if self.config.snapshot_at(step):
+            (self.out / "snapshots").mkdir(exist_ok=True)
+            torch.save(params, self.out / "snapshots" / f"step-{step:09d}.pt")
+
+    def divergence_message(self, step: int, player: str) -> str:
+        last = self.rows[-1] if self.rows else {}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float))
+        return (f"run diverged at step {step}: player {player!r} has a non-finite loss or parameters. "
+                f"Last evaluation (step {last.get('step')}): {shown}. "
+                f"The last good checkpoint is kept in {self.checkpoints}.")
+
+    # ------------------------------------------------------------------ end
+    def finish(self, status: str, step: int, train_time: float, wall_time: float, **extra: Any) -> dict[str, Any]:
+        """Write ``summary.json`` with ``status`` and stop recording this seed."""
+        self.active = False
+        self.summary.update(status=status, final_step=step, train_time=train_time, wall_time=wall_time,
+                            time_per_step_ms=1000 * train_time / step if step else math.nan,
+                            final_metrics=self.rows[-1] if self.rows else {}, **extra)
+        write_json(self.out / "summary.json", self.summary)
+        self.close()
+        return self.summary
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _tensorboard_writer(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
