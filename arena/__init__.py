@@ -1,9 +1,11 @@
 """The arena: runs solvers on games, evaluates, saves, compares, and the command line.
 
 * :mod:`arena.config` — a run's configuration as plain data (TOML round trip);
-* :mod:`arena.run` — the run loop: training, evaluations, checkpoints, resume;
+* :mod:`arena.run` — the run loop: one loop drives a step engine over one seed or N stacked seeds;
+* :mod:`arena.engine` — step engines: one seed, or N seeds stacked into one computation;
 * :mod:`arena.stacked` — N copies of a game as one vmapped game;
 * :mod:`arena.vectorized` — several seeds of one game and solver as one batched run;
+* :mod:`arena.recorder` — what one seed's run writes to its run directory;
 * :mod:`arena.checkpoint` — atomic, checksummed checkpoints;
 * :mod:`arena.cases` — case files (TOML), validated with clear errors;
 * :mod:`arena.compare` — every solver × seed of a case, tables with confidence intervals, claims;
