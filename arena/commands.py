@@ -34,17 +34,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _optimizers(args: argparse.Namespace, game_name: str, game_options: dict) -> dict | None:
+def _solver_and_optimizers(args: argparse.Namespace, game_options: dict) -> tuple[dict, dict | None]:
+    """``(solver options, optimizers)`` from ``--solver-opt``, ``--optimizer`` and ``--lr``.
+
+    ``--lr`` sets every player's base-optimizer learning rate, or, for a solver that takes
+    its own step size (capability ``own_step_size``, e.g. CGD), its option ``lr``.
+    """
+    solver_options = parse_kv(args.solver_opt, "--solver-opt")
+    if solvers.make(args.solver, **solver_options).capabilities.own_step_size:
+        if args.optimizer is not None:
+            raise ConfigError(f"solver {args.solver!r} takes its own step size and no base optimizer; "
+                              "drop --optimizer and give --lr (or --solver-opt lr=...)")
+        return {**solver_options, **({"lr": args.lr} if args.lr is not None else {})}, None
     if args.optimizer is None and args.lr is None:
-        return None
+        return solver_options, None
     if args.optimizer is not None:
-        spec = {"name": args.optimizer}
-        if args.lr is not None:
-            spec["lr"] = args.lr
-        return spec
+        return solver_options, {"name": args.optimizer, **({"lr": args.lr} if args.lr is not None else {})}
     # --lr alone: the game's recommended optimizers with that learning rate
-    defaults = games.make(game_name, **game_options).default_optimizers()
-    return {p: {**spec, "lr": args.lr} for p, spec in defaults.items()}
+    defaults = games.make(args.game, **game_options).default_optimizers()
+    return solver_options, {p: {**spec, "lr": args.lr} for p, spec in defaults.items()}
 
 
 def _finish_run(config: RunConfig, summary: dict) -> None:
@@ -87,10 +95,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds else [seed]
     if args.vectorize and not args.seeds:
         raise ConfigError("--vectorize runs several seeds at once; give them with --seeds, e.g. --seeds 0-15")
+    solver_options, optimizers = _solver_and_optimizers(args, game_options)
     config = RunConfig(
         game=args.game, solver=args.solver, game_options=game_options,
-        solver_options=parse_kv(args.solver_opt, "--solver-opt"),
-        optimizers=_optimizers(args, args.game, game_options),
+        solver_options=solver_options, optimizers=optimizers,
         steps=1000 if args.steps is None else args.steps,
         eval_every=100 if args.eval_every is None else args.eval_every,
         checkpoint_every=0 if args.checkpoint_every is None else args.checkpoint_every, seed=seed, device=args.device or "cpu",

@@ -25,12 +25,12 @@ import numpy as np
 
 from arena.cases import Case
 from arena.config import RunConfig, natural_key
+from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, finished_already, read_metrics, read_summary, train_or_continue
 from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
 
-SKIP_COLUMNS = {"step", "wall_time", "train_time"}
 
 
 @dataclass
@@ -251,7 +251,7 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
     labels = list(dict.fromkeys(r.label for r in results))
     if metric_names is None:
         keys = [k for r in results for row in r.rows[:1] for k in row]
-        metric_names = [k for k in dict.fromkeys(keys) if k not in SKIP_COLUMNS]
+        metric_names = [k for k in dict.fromkeys(keys) if k not in BOOKKEEPING_COLUMNS]
     header = ["solver", "runs", "diverged", "ms/step", *metric_names]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     records = []

@@ -17,13 +17,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-__all__ = ["plot_run", "plot_comparison", "plot_samples"]
+from arena.recorder import BOOKKEEPING_COLUMNS  # noqa: E402
 
-SKIP = {"step", "wall_time", "train_time"}
+__all__ = ["plot_run", "plot_comparison", "plot_samples"]
 
 
 def _metrics(rows: list[dict[str, Any]]) -> list[str]:
-    return [k for k in rows[0] if k not in SKIP] if rows else []
+    return [k for k in rows[0] if k not in BOOKKEEPING_COLUMNS] if rows else []
 
 
 def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:

@@ -20,7 +20,10 @@ from arena.config import RunConfig
 from diffgames.errors import ConfigError
 from games.base import JointParams
 
-__all__ = ["SeedRecorder", "read_metrics", "read_summary", "write_json"]
+__all__ = ["SeedRecorder", "read_metrics", "read_summary", "write_json", "BOOKKEEPING_COLUMNS"]
+
+#: The columns of ``metrics.jsonl`` that say when an evaluation was made, not what it found.
+BOOKKEEPING_COLUMNS = frozenset({"step", "wall_time", "train_time"})
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -6,9 +6,10 @@ with ``metrics.jsonl`` and ``summary.json``) into the markdown tables of
 
     python -m arena.solver_table runs/solvers-bilinear runs/solvers-rps --figures docs/results/figures
 
-Verdict of one run, with ``d`` the game's verdict metric (:data:`CRITERIA`), ``d₀`` its value
-at step 0, ``d_T`` the last evaluation and *late* the mean of ``d`` over the last quarter of
-the evaluations:
+Each game states how its runs are judged in its capability record
+(:class:`games.base.Verdict`, ``capabilities.verdict``). For a ``distance`` verdict, with
+``d`` the game's verdict metric, ``d₀`` its value at step 0, ``d_T`` the last evaluation and
+*late* the mean of ``d`` over the last quarter of the evaluations:
 
 * **diverged** — the run stopped on a non-finite loss or parameter, or late ≥
   :data:`GROWTH` × ``d₀`` (it moved away from the equilibrium and stayed away);
@@ -17,56 +18,42 @@ the evaluations:
   still converging too slowly to reach ``tol`` by the last step; the late/start column
   tells them apart).
 
-The iterated prisoner's dilemma has no equilibrium to measure a distance to; its verdict
-uses the players' mean average reward ``r``: **converged** when ``r`` varies by at most
-:data:`SETTLED` over the last quarter of the evaluations, **diverged** on a non-finite
-value, **cycled** otherwise; its *outcome* is cooperation (``r ≥ −1.1``), defection
-(``r ≤ −1.9``) or mixed.
+A ``settled`` verdict is for games with no equilibrium to measure a distance to (the
+iterated prisoner's dilemma: the players' mean average reward ``r``): **converged** when
+the value varies by at most the verdict's ``tol`` over the last quarter of the evaluations,
+**diverged** on a non-finite value, **cycled** otherwise; its *outcome* names the range of
+the final value (for the IPD: cooperation ``r ≥ −1.1``, defection ``r ≤ −1.9``, or mixed).
 """
 from __future__ import annotations
 
 import argparse
 import math
-import platform
 import statistics
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import games
 from arena.compare import RunResult, load_runs
 from arena.config import RunConfig
 from diffgames.errors import ConfigError, DiffgamesError
+from diffgames.machine import machine_description
+from games.base import Verdict
 
-__all__ = ["Criterion", "CRITERIA", "GROWTH", "SETTLED", "run_verdict", "ipd_verdict", "solver_table",
-           "machine_description", "plot_metric", "main"]
+__all__ = ["GROWTH", "verdict_of", "run_verdict", "settled_verdict", "solver_table", "plot_metric", "main"]
 
 #: late mean / start at or above this: the run moved away from the equilibrium (diverged)
 GROWTH = 2.0
-#: IPD: the mean reward's range over the last quarter at or below this: settled (converged)
-SETTLED = 0.01
-COOPERATION, DEFECTION = -1.1, -1.9
 
 
-@dataclass(frozen=True)
-class Criterion:
-    """The metric whose value decides a game's verdicts, and the tolerance of 'converged'."""
-
-    metric: str
-    tol: float
-    what: str
-
-
-CRITERIA = {
-    "bilinear": Criterion("distance_to_equilibrium", 1e-3, "distance to the equilibrium (0, 0)"),
-    "dirac-gan": Criterion("distance_to_equilibrium", 1e-3, "distance to the equilibrium θ = ψ = 0"),
-    "letcher": Criterion("distance_to_origin", 1e-3, "distance to the origin (the only critical point)"),
-    "rps": Criterion("nash_conv", 1e-3, "nash_conv (sum of best-response gains)"),
-    "matching-pennies": Criterion("nash_conv", 1e-3, "nash_conv (sum of best-response gains)"),
-    "tournament": Criterion("nash_conv", 1e-3, "nash_conv (sum of best-response gains)"),
-    "cyclic-pennies": Criterion("nash_conv", 1e-3, "nash_conv (sum of best-response gains)"),
-}
+def verdict_of(config: RunConfig) -> Verdict:
+    """The verdict record of the game a run played (its capability record's ``verdict``)."""
+    verdict = games.make(config.game, **config.game_options).capabilities.verdict
+    if verdict is None:
+        raise ConfigError(f"game {config.game!r} declares no verdict (capabilities.verdict is None), so report "
+                          "cannot judge its runs; use `diffgames table` for its metrics")
+    return verdict
 
 
 def _finite(x: Any) -> bool:
@@ -77,16 +64,17 @@ def _late(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows[-max(1, len(rows) // 4):]
 
 
-def run_verdict(result: RunResult, crit: Criterion) -> dict[str, Any]:
-    """Verdict of one run (see the module docstring) with the numbers behind it."""
-    rows = [r for r in result.rows if crit.metric in r]
-    values = [r[crit.metric] for r in rows]
+def run_verdict(result: RunResult, crit: Verdict) -> dict[str, Any]:
+    """Verdict of one run of a ``distance`` verdict (see the module docstring) with the
+    numbers behind it."""
+    rows = [r for r in result.rows if crit.value(r) is not None]
+    values = [crit.value(r) for r in rows]
     out: dict[str, Any] = {"final": values[-1] if values else math.nan, "ratio": math.nan, "first": None}
-    out["first"] = next((r["step"] for r in rows if _finite(r[crit.metric]) and r[crit.metric] <= crit.tol), None)
+    out["first"] = next((r["step"] for r, v in zip(rows, values) if _finite(v) and v <= crit.tol), None)
     if result.status == "diverged" or not values or not all(_finite(v) for v in values):
         out.update(verdict="diverged", final=math.nan, stopped=result.summary.get("diverged_step"))
         return out
-    late = statistics.fmean(r[crit.metric] for r in _late(rows))
+    late = statistics.fmean(crit.value(r) for r in _late(rows))
     start = values[0]
     out["ratio"] = late / start if start > 0 else (math.inf if late > 0 else 1.0)
     if out["ratio"] >= GROWTH:
@@ -98,22 +86,26 @@ def run_verdict(result: RunResult, crit: Criterion) -> dict[str, Any]:
     return out
 
 
-def _ipd_reward(row: dict[str, Any]) -> float:
-    return (row["average_reward_1"] + row["average_reward_2"]) / 2
+def _outcome(crit: Verdict, value: float) -> str:
+    for name, low, high in crit.outcomes:
+        if (low is None or value >= low) and (high is None or value <= high):
+            return name
+    return "mixed"
 
 
-def ipd_verdict(result: RunResult) -> dict[str, Any]:
-    """Verdict and outcome of one IPD run (see the module docstring)."""
-    rows = [r for r in result.rows if "average_reward_1" in r]
-    rewards = [_ipd_reward(r) for r in rows]
-    first = next((r["step"] for r, v in zip(rows, rewards) if _finite(v) and v >= COOPERATION), None)
-    if result.status == "diverged" or not rewards or not all(_finite(v) for v in rewards):
-        return {"verdict": "diverged", "outcome": "–", "final": math.nan, "coop": math.nan, "first": first}
-    late = [_ipd_reward(r) for r in _late(rows)]
-    final = rewards[-1]
-    outcome = "cooperation" if final >= COOPERATION else "defection" if final <= DEFECTION else "mixed"
-    return {"verdict": "converged" if max(late) - min(late) <= SETTLED else "cycled", "outcome": outcome,
-            "final": final, "coop": rows[-1]["mutual_cooperation"], "first": first}
+def settled_verdict(result: RunResult, crit: Verdict) -> dict[str, Any]:
+    """Verdict and outcome of one run of a ``settled`` verdict (see the module docstring)."""
+    rows = [r for r in result.rows if crit.value(r) is not None]
+    values = [crit.value(r) for r in rows]
+    goal = -math.inf if crit.goal is None else crit.goal
+    first = next((r["step"] for r, v in zip(rows, values) if _finite(v) and v >= goal), None)
+    if result.status == "diverged" or not values or not all(_finite(v) for v in values):
+        return {"verdict": "diverged", "outcome": "–", "final": math.nan, "first": first,
+                **{m: math.nan for m in crit.also}}
+    late = [crit.value(r) for r in _late(rows)]
+    return {"verdict": "converged" if max(late) - min(late) <= crit.tol else "cycled",
+            "outcome": _outcome(crit, values[-1]), "final": values[-1], "first": first,
+            **{m: rows[-1].get(m, math.nan) for m in crit.also}}
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -173,40 +165,58 @@ def solver_table(directory: str | Path) -> str:
     head = [f"### {cfg.game}" + (f" (case `{cfg.case}`)" if cfg.case else ""), "",
             f"{cfg.steps} steps, evaluated every {cfg.eval_every}, seeds {', '.join(map(str, seeds))}; "
             f"runs in `{directory}`."]
-    labels = _labels(results, cfg.case)
-    lines: list[str] = []
-    if cfg.game == "ipd":
-        head[-1] += (" Verdict: settled (converged) when the mean reward varies by ≤ "
-                     f"{SETTLED:g} over the last quarter; outcome from the final mean reward r "
-                     f"(cooperation r ≥ {COOPERATION}, defection r ≤ {DEFECTION}).")
-        lines += ["| solver | verdict | outcome | final mean reward r | final mutual cooperation | "
-                  f"first step with r ≥ {COOPERATION} | ms/step |", "|---|---|---|---|---|---|---|"]
-        for label in labels:
-            runs = [r for r in results if r.label == label]
-            v = [ipd_verdict(r) for r in runs]
-            lines.append(f"| {label} | {_counts([x['verdict'] for x in v])} | {_counts([x['outcome'] for x in v])} | "
-                         f"{_spread([x['final'] for x in v])} | {_spread([x['coop'] for x in v])} | "
-                         f"{_steps([x['first'] for x in v])} | {_ms(runs)} |")
-    else:
-        crit = CRITERIA.get(cfg.game)
-        if crit is None:
-            raise ConfigError(f"no verdict criterion for game {cfg.game!r}; known: {', '.join(sorted(CRITERIA))}, ipd")
-        head[-1] += f" Verdict metric d = `{crit.metric}`, {crit.what}; tol = {crit.tol:g}."
-        lines += [f"| solver | verdict | final d | late/start | first step with d ≤ {crit.tol:g} | ms/step |",
-                  "|---|---|---|---|---|---|"]
-        for label in labels:
-            runs = [r for r in results if r.label == label]
-            v = [run_verdict(r, crit) for r in runs]
-            stopped = [x.get("stopped") for x in v if x.get("stopped")]
-            final = _spread([x["final"] for x in v]) if not stopped else f"non-finite (step {min(stopped)})"
-            lines.append(f"| {label} | {_counts([x['verdict'] for x in v])} | {final} | "
-                         f"{_spread([x['ratio'] for x in v])} | {_steps([x['first'] for x in v])} | {_ms(runs)} |")
-    return "\n".join(head + [""] + lines) + "\n"
+    crit = verdict_of(cfg)
+    table = _settled_table if crit.kind == "settled" else _distance_table
+    rule, lines = table(results, _labels(results, cfg.case), crit)
+    return "\n".join(head[:-1] + [head[-1] + rule, ""] + lines) + "\n"
+
+
+def _metric_text(crit: Verdict) -> str:
+    return crit.metric if isinstance(crit.metric, str) else "mean of " + ", ".join(crit.metric)
+
+
+def _distance_table(results: list[RunResult], labels: list[str], crit: Verdict) -> tuple[str, list[str]]:
+    rule = f" Verdict metric {crit.symbol} = `{_metric_text(crit)}`, {crit.what}; tol = {crit.tol:g}."
+    lines = [f"| solver | verdict | final {crit.symbol} | late/start | first step with {crit.symbol} ≤ {crit.tol:g} "
+             "| ms/step |", "|---|---|---|---|---|---|"]
+    for label in labels:
+        runs = [r for r in results if r.label == label]
+        v = [run_verdict(r, crit) for r in runs]
+        stopped = [x.get("stopped") for x in v if x.get("stopped")]
+        final = _spread([x["final"] for x in v]) if not stopped else f"non-finite (step {min(stopped)})"
+        lines.append(f"| {label} | {_counts([x['verdict'] for x in v])} | {final} | "
+                     f"{_spread([x['ratio'] for x in v])} | {_steps([x['first'] for x in v])} | {_ms(runs)} |")
+    return rule, lines
+
+
+def _range_text(symbol: str, low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{low:g} ≤ {symbol} ≤ {high:g}"
+    return f"{symbol} ≥ {low:g}" if low is not None else f"{symbol} ≤ {high:g}"
+
+
+def _settled_table(results: list[RunResult], labels: list[str], crit: Verdict) -> tuple[str, list[str]]:
+    s = crit.symbol
+    outcomes = ", ".join(f"{name} {_range_text(s, low, high)}" for name, low, high in crit.outcomes)
+    rule = (f" Verdict: settled (converged) when the {crit.what} varies by ≤ {crit.tol:g} over the last quarter; "
+            f"outcome from the final {crit.what} {s}" + (f" ({outcomes})." if outcomes else "."))
+    columns = ["solver", "verdict", "outcome", f"final {crit.what} {s}",
+               *(f"final {m.replace('_', ' ')}" for m in crit.also),
+               *([f"first step with {s} ≥ {crit.goal:g}"] if crit.goal is not None else []), "ms/step"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for label in labels:
+        runs = [r for r in results if r.label == label]
+        v = [settled_verdict(r, crit) for r in runs]
+        cells = [label, _counts([x["verdict"] for x in v]), _counts([x["outcome"] for x in v]),
+                 _spread([x["final"] for x in v]), *(_spread([x[m] for x in v]) for m in crit.also),
+                 *([_steps([x["first"] for x in v])] if crit.goal is not None else []), _ms(runs)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return rule, lines
 
 
 def plot_metric(directory: str | Path, path: str | Path) -> Path:
-    """Log-scale figure of the verdict metric (IPD: the mean reward) against the step, one
-    line per solver (mean over seeds)."""
+    """Figure of the verdict's value against the step (log scale for a distance), one line
+    per solver (mean over seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,17 +225,18 @@ def plot_metric(directory: str | Path, path: str | Path) -> Path:
 
     results = load_runs(Path(directory))
     cfg = RunConfig.load(results[0].run_dir / "config.toml")
-    ipd = cfg.game == "ipd"
-    metric = "mean average reward" if ipd else CRITERIA[cfg.game].metric
+    crit = verdict_of(cfg)
+    distance = crit.kind == "distance"
+    metric = _metric_text(crit)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for i, label in enumerate(_labels(results, cfg.case)):
         runs = [r.rows for r in results if r.label == label and r.rows]
         n = min(len(r) for r in runs)
         steps = [row["step"] for row in runs[0][:n]]
-        ys = np.array([[_ipd_reward(row) if ipd else row.get(metric, np.nan) for row in r[:n]] for r in runs], float)
+        ys = np.array([[np.nan if (v := crit.value(row)) is None else v for row in r[:n]] for r in runs], float)
         ax.plot(steps, np.nanmean(ys, axis=0), label=label, lw=1.2, color=f"C{i % 10}",
                 ls="-" if i < 10 else "--")
-    if not ipd:
+    if distance:
         ax.set_yscale("log")
         ax.set_ylim(bottom=1e-10)
     ax.set_xlabel("step")
@@ -239,24 +250,6 @@ def plot_metric(directory: str | Path, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def machine_description() -> str:
-    """One line: CPU model and count, OS, Python and torch versions, torch threads."""
-    import os
-
-    import torch
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} logical CPUs; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

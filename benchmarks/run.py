@@ -9,8 +9,6 @@ batch, in this one process: candidates are timed in interleaved rounds (see
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from typing import Any
@@ -23,23 +21,10 @@ from arena.stacked import StackedGame, stack_trees
 from benchmarks.baselines import HigherUnrolled, TorchOptimAlternating, nested_func_leader_gradient
 from benchmarks.timing import (flops, interleaved, linear_fit, matmul_gflops, peak_memory, ratio,
                                saved_tensor_bytes)
+from diffgames.machine import machine_description
 from solvers.base import player_gradients
 
-__all__ = ["main", "machine"]
-
-
-def machine(device: torch.device) -> str:
-    model = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = (f"CPU {model}, {os.cpu_count()} logical cores; torch {torch.__version__}; "
-            f"{torch.get_num_threads()} intra-op thread(s); Python {platform.python_version()}")
-    if device.type == "cuda":
-        text += f"; GPU {torch.cuda.get_device_name(device)}"
-    return text
+__all__ = ["main"]
 
 
 def _flat(grads) -> torch.Tensor:
@@ -243,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     bench = Bench(device, repeats)
     bench.notes = []
-    print(f"# diffgames benchmarks\n\n{machine(device)}\n\n`{' '.join(['python -m benchmarks.run', *sys.argv[1:]])}`"
+    print(f"# diffgames benchmarks\n\n{machine_description(str(device))}\n\n`{' '.join(['python -m benchmarks.run', *sys.argv[1:]])}`"
           f" — {repeats} interleaved rounds after 2 warm-up rounds; ratios: median [min–max of per-round ratios]\n",
           flush=True)
     bench.alternating()

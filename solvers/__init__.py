@@ -1,5 +1,9 @@
 """Solvers: the Solver contract, the registry and the bundled solvers.
 
+Each solver is one module here (its class states what it supports in ``capabilities``)
+plus one ``register`` line below. ``solvers`` import only the Game contract
+(``games.base``), never a concrete game.
+
 >>> import solvers
 >>> solver = solvers.make("unrolled", unroll_steps=5)
 >>> solver.unroll_steps
@@ -10,22 +14,28 @@ from __future__ import annotations
 from typing import Any
 
 from diffgames.registry import Registry
-from solvers.base import Solver, player_gradients
+from solvers.base import Solver, SolverCapabilities, player_gradients
+from solvers.cgd import CGD
+from solvers.consensus import Consensus
+from solvers.extragradient import Extragradient
+from solvers.lola import LOLA, LookAheadOpponent
+from solvers.lookahead import Lookahead
 from solvers.optim import SGD, Adam, BaseOptimizer, make_optimizer
+from solvers.sga import SGA
 from solvers.simple import Alternating, Optimistic, Simultaneous
 from solvers.unrolled import Unrolled
 
 __all__ = [
-    "Solver", "BaseOptimizer", "SGD", "Adam", "make_optimizer", "player_gradients",
+    "Solver", "SolverCapabilities", "BaseOptimizer", "SGD", "Adam", "make_optimizer", "player_gradients",
     "register", "make", "available", "describe",
     "Simultaneous", "Alternating", "Optimistic", "Unrolled",
+    "Extragradient", "Consensus", "SGA", "LookAheadOpponent", "LOLA", "CGD", "Lookahead",
 ]
 
 _REGISTRY: Registry[Solver] = Registry("solver")
 register = _REGISTRY.register
 available = _REGISTRY.available
 describe = _REGISTRY.describe
-factory = _REGISTRY.factory
 
 
 def make(name: str, **options: Any) -> Solver:
@@ -35,26 +45,8 @@ def make(name: str, **options: Any) -> Solver:
     return solver
 
 
-register("simultaneous", Simultaneous.description)(Simultaneous)
-register("alternating", Alternating.description)(Alternating)
-register("optimistic", Optimistic.description)(Optimistic)
-register("unrolled", Unrolled.description)(Unrolled)
-
-# game solvers of issue 6 (imported here, after the registry exists: lookahead builds its
-# inner solver through solvers.make)
-from solvers.cgd import CGD  # noqa: E402
-from solvers.consensus import Consensus  # noqa: E402
-from solvers.extragradient import Extragradient  # noqa: E402
-from solvers.lola import LOLA, LookAheadOpponent  # noqa: E402
-from solvers.lookahead import Lookahead  # noqa: E402
-from solvers.sga import SGA  # noqa: E402
-
-__all__ += ["Extragradient", "Consensus", "SGA", "LookAheadOpponent", "LOLA", "CGD", "Lookahead"]
-
-register("extragradient", Extragradient.description)(Extragradient)
-register("consensus", Consensus.description)(Consensus)
-register("sga", SGA.description)(SGA)
-register("lookahead-opponent", LookAheadOpponent.description)(LookAheadOpponent)
-register("lola", LOLA.description)(LOLA)
-register("cgd", CGD.description)(CGD)
-register("lookahead", Lookahead.description)(Lookahead)
+for _name, _solver in (("simultaneous", Simultaneous), ("alternating", Alternating), ("optimistic", Optimistic),
+                      ("unrolled", Unrolled), ("extragradient", Extragradient), ("consensus", Consensus),
+                      ("sga", SGA), ("lookahead-opponent", LookAheadOpponent), ("lola", LOLA), ("cgd", CGD),
+                      ("lookahead", Lookahead)):
+    register(_name, _solver.description)(_solver)

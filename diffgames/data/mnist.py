@@ -29,17 +29,12 @@ from torch import Tensor
 
 from diffgames.errors import ConfigError
 
-__all__ = ["load_digits", "read_idx", "to_unit_range", "IMAGES_MAGIC", "LABELS_MAGIC", "clear_cache"]
+__all__ = ["load_digits", "read_idx", "to_unit_range", "IMAGES_MAGIC", "LABELS_MAGIC"]
 
 #: IDX magic numbers: 0x00000803 (unsigned bytes, 3 dims) and 0x00000801 (unsigned bytes, 1 dim).
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 
 _CACHE: dict[tuple, tuple[Tensor, Tensor]] = {}
-
-
-def clear_cache() -> None:
-    """Forget every dataset loaded in this process (tests use it)."""
-    _CACHE.clear()
 
 
 def to_unit_range(images: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:

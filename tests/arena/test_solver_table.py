@@ -6,9 +6,11 @@ from pathlib import Path
 
 from arena.cli import main as cli
 from arena.compare import RunResult
-from arena.solver_table import CRITERIA, ipd_verdict, main, run_verdict
+from arena.solver_table import main, run_verdict, settled_verdict
+from games.classic import Bilinear
+from games.ipd import IteratedPrisonersDilemma
 
-CRIT = CRITERIA["bilinear"]
+CRIT = Bilinear.capabilities.verdict
 
 
 def _run(values, status="done", metric="distance_to_equilibrium"):
@@ -33,12 +35,15 @@ def test_ipd_verdict():
     def ipd(rewards, coop=0.9):  # builds a run, then judges it
         rows = [{"step": i, "average_reward_1": r, "average_reward_2": r, "mutual_cooperation": coop}
                 for i, r in enumerate(rewards)]
-        return ipd_verdict(RunResult("x", 0, Path("."), {"status": "done"}, rows))
+        return settled_verdict(RunResult("x", 0, Path("."), {"status": "done"}, rows),
+                               IteratedPrisonersDilemma.capabilities.verdict)
 
     v = ipd([-1.5, -1.2, -1.0, -1.0, -1.0, -1.0])
     assert v["verdict"] == "converged" and v["outcome"] == "cooperation" and v["first"] == 2
     v = ipd([-1.5, -1.9, -1.95, -2.0, -1.5, -2.0, -1.5, -2.0])
     assert v["verdict"] == "cycled" and v["outcome"] == "defection" and v["first"] is None
+    assert v["mutual_cooperation"] == 0.9
+    assert ipd([-1.5, -1.5, -1.5, -1.5])["outcome"] == "mixed"
 
 
 def test_table_from_a_comparison(tmp_path, capsys):

@@ -1,8 +1,8 @@
 """Every registered solver takes steps on every registered game, built with defaults.
 
 The lists are read from the registries when the tests are collected, so games and solvers
-added later are covered without editing this file. Games that cannot be built without
-options get small ones here.
+added later are covered without editing this file; what a solver supports comes from its
+capability record. Games that cannot be built without options get small ones here.
 """
 from __future__ import annotations
 
@@ -21,11 +21,6 @@ GAME_OPTIONS = {
     "mog": {"latent_size": 8, "hidden": 16, "batch_size": 32},
     "mnist-rnn-cnn": {"latent_size": 8, "hidden": 16, "disc_channels": 4, "batch_size": 8},
 }
-
-#: Solvers defined for two-player games only: on other games they must refuse with a
-#: clear error instead of stepping.
-TWO_PLAYER_ONLY = {"cgd"}
-
 
 @pytest.fixture(scope="module")
 def built_games():
@@ -54,7 +49,8 @@ def test_solver_steps_on_game(built_games, solver_name, game_name):
     game = _game(built_games, game_name)
     solver = solvers.make(solver_name)
     params = game.init_params(0)
-    if solver_name in TWO_PLAYER_ONLY and len(game.player_names) != 2:
+    defined_for = solver.capabilities.players  # a solver for n players must refuse other games clearly
+    if defined_for is not None and len(game.player_names) != defined_for:
         with pytest.raises(games.ConfigError, match="two players"):
             solver.step(game, params, solver.init(game, params), game.sample(torch.Generator(), "cpu"))
         return
@@ -70,6 +66,26 @@ def test_solver_steps_on_game(built_games, solver_name, game_name):
     # the step is a pure function: the starting parameters are untouched
     fresh = game.init_params(0)
     assert all(torch.equal(params[p][k], fresh[p][k]) for p in params for k in params[p])
+
+
+@pytest.mark.parametrize("game_name", games.available())
+def test_game_capability_record_matches_the_game(built_games, game_name):
+    game = _game(built_games, game_name)
+    record = game.capabilities
+    assert record.players is None or record.players == len(game.player_names)
+    if record.verdict is not None:  # the metric report judges runs by is one the game logs
+        names = (record.verdict.metric,) if isinstance(record.verdict.metric, str) else record.verdict.metric
+        assert set(names) | set(record.verdict.also) <= set(game.metric_names()), game_name
+    if record.zero_sum:
+        losses = games.checked_losses(game, game.init_params(0), game.sample(torch.Generator().manual_seed(0), "cpu"))
+        assert abs(float(sum(losses.values()))) <= 1e-6, losses
+
+
+@pytest.mark.parametrize("solver_name", solvers.available())
+def test_solver_compilable_exactly_when_it_has_a_functional_step(solver_name):
+    game = games.make("rps")
+    solver = solvers.make(solver_name)
+    assert solver.capabilities.compilable == (solver.functional_step(game) is not None)
 
 
 @pytest.mark.parametrize("solver_name", solvers.available())
