@@ -122,6 +122,75 @@ def _resume_command(outs: list[Path]) -> str:
     return "diffgames resume <run dir>, for each seed"
 
 
+class _Run:
+    """The state of one run loop: the engine, each seed's recorder, the step and the clocks."""
+
+    def __init__(self, configs: list[RunConfig], stacked: bool, resume_from_checkpoint: bool):
+        if not configs:
+            raise ConfigError("run_loop needs at least one config")
+        if len(configs) > 1 and not stacked:
+            raise ConfigError("several configs run one after another (train each) or stacked (stacked=True)")
+        first = configs[0]
+        self.steps, self.device = first.steps, resolve_device(first.device)
+        self.game, solver = build(first)
+        self.engine = (StackedEngine(self.game, solver, configs, self.device) if stacked
+                       else SeedEngine(self.game, solver, first, self.device))
+        self.recorders = [SeedRecorder(c, {"seeds_vectorized": len(configs)} if stacked else {}) for c in configs]
+        torch.manual_seed(first.seed)  # only for code that ignores our generators; all ours are explicit
+        ckpts = _load_checkpoints(self.recorders, self.device, together=stacked) if resume_from_checkpoint else None
+        self.step, self.train_time, wall_time = 0, 0.0, 0.0
+        if ckpts is not None:
+            self.engine.load(ckpts)
+            self.step, self.train_time, wall_time = ckpts[0]["step"], ckpts[0]["train_time"], ckpts[0]["wall_time"]
+        for r in self.recorders:
+            r.start(None if ckpts is None else self.step)
+        self.started = time.perf_counter() - wall_time
+
+    def active(self) -> list[int]:
+        return [i for i, r in enumerate(self.recorders) if r.active]
+
+    def wall_time(self) -> float:
+        return time.perf_counter() - self.started
+
+    def advance(self) -> None:
+        """One step of every active seed; a seed that went non-finite ends as diverged."""
+        t0 = time.perf_counter()
+        culprits = self.engine.advance()
+        self.train_time += time.perf_counter() - t0
+        for i, bad in enumerate(culprits):
+            if bad is not None and self.recorders[i].active:
+                message = self.recorders[i].divergence_message(self.step + 1, bad)
+                self.finish(i, "diverged", error=message, diverged_step=self.step + 1, diverged_player=bad)
+        self.step += 1
+        for i in self.active():
+            evaluated = self.recorders[i].evaluated_at(self.step)
+            self.record(i, evaluated, self.recorders[i].checkpoint_due(self.step, evaluated))
+
+    def record(self, i: int, evaluate_now: bool, checkpoint_now: bool) -> None:
+        """Seed ``i``'s snapshot, evaluation and checkpoint at the current step, as due."""
+        r, params = self.recorders[i], self.engine.seed_params(i)
+        r.snapshot(self.step, params)
+        if evaluate_now:
+            r.log({"step": self.step, "wall_time": self.wall_time(), "train_time": self.train_time,
+                   **evaluate(self.game, params, r.config, self.step, self.device)})
+        if checkpoint_now:
+            r.checkpoint(self.step, self.engine.checkpoint_payload(i), self.train_time, self.wall_time())
+
+    def finish(self, i: int, status: str, **more: Any) -> None:
+        self.recorders[i].finish(status, self.step, self.train_time, self.wall_time(),
+                                 **self.engine.summary_extra(), **more)
+
+    def interrupted(self, signum: int) -> Interrupted:
+        """Checkpoint and close every active seed; the exception that says how to continue."""
+        active = self.active()
+        for i in active:
+            self.record(i, evaluate_now=False, checkpoint_now=True)
+            self.finish(i, "interrupted")
+        saved = "a checkpoint was saved" if len(self.recorders) == 1 else "checkpoints were saved"
+        return Interrupted(f"interrupted at step {self.step}/{self.steps}; {saved}.", signum,
+                           f"Continue with: {_resume_command([self.recorders[i].out for i in active])}")
+
+
 def run_loop(configs: list[RunConfig], *, stacked: bool = False, quiet: bool = False,
              resume_from_checkpoint: bool = False) -> list[dict[str, Any]]:
     """Run ``configs`` (one seed, or with ``stacked`` N seeds as one batched computation)
@@ -132,83 +201,40 @@ def run_loop(configs: list[RunConfig], *, stacked: bool = False, quiet: bool = F
     Raises :class:`Interrupted` after SIGINT/SIGTERM, after checkpointing every seed.
     With ``resume_from_checkpoint`` the seeds continue from their newest checkpoints.
     """
-    if not configs:
-        raise ConfigError("run_loop needs at least one config")
-    if len(configs) > 1 and not stacked:
-        raise ConfigError("several configs run one after another (train each) or stacked (stacked=True)")
-    first = configs[0]
-    device = resolve_device(first.device)
-    game, solver = build(first)
-    engine = StackedEngine(game, solver, configs, device) if stacked else SeedEngine(game, solver, first, device)
-    extra = {"seeds_vectorized": len(configs)} if stacked else {}
-    recorders = [SeedRecorder(c, extra) for c in configs]
-    torch.manual_seed(first.seed)  # only for code that ignores our generators; all ours are explicit
-    ckpts = _load_checkpoints(recorders, device, together=stacked) if resume_from_checkpoint else None
-    step, train_time, wall_time = 0, 0.0, 0.0
-    if ckpts is not None:
-        engine.load(ckpts)
-        step, train_time, wall_time = ckpts[0]["step"], ckpts[0]["train_time"], ckpts[0]["wall_time"]
-    for r in recorders:
-        r.start(None if ckpts is None else step)
-    started = time.perf_counter() - wall_time
-    bar = _progress_bar(first, len(configs), step, stacked, quiet)
-
-    def finish(i: int, status: str, **more: Any) -> None:
-        recorders[i].finish(status, step, train_time, time.perf_counter() - started,
-                            **engine.summary_extra(), **more)
-
-    def record(i: int, evaluate_now: bool, checkpoint_now: bool) -> None:
-        r, params = recorders[i], engine.seed_params(i)
-        r.snapshot(step, params)
-        if evaluate_now:
-            r.log({"step": step, "wall_time": time.perf_counter() - started, "train_time": train_time,
-                   **evaluate(game, params, r.config, step, device)})
-        if checkpoint_now:
-            r.checkpoint(step, engine.checkpoint_payload(i), train_time, time.perf_counter() - started)
-
+    run = _Run(configs, stacked, resume_from_checkpoint)
+    bar = _progress_bar(configs[0], len(configs), run.step, stacked, quiet)
     try:
         with _catch_signals() as caught:
-            for i, r in enumerate(recorders):
-                if not r.rows:
-                    record(i, evaluate_now=True, checkpoint_now=True)
-            while step < first.steps and any(r.active for r in recorders):
-                t0 = time.perf_counter()
-                culprits = engine.advance()  # the step; the rest of the loop is bookkeeping
-                train_time += time.perf_counter() - t0
-                for i, bad in enumerate(culprits):
-                    if bad is not None and recorders[i].active:
-                        message = recorders[i].divergence_message(step + 1, bad)
-                        finish(i, "diverged", error=message, diverged_step=step + 1, diverged_player=bad)
-                step += 1
-                for i in (i for i, r in enumerate(recorders) if r.active):
-                    evaluated = recorders[i].evaluated_at(step)
-                    record(i, evaluated, recorders[i].checkpoint_due(step, evaluated))
-                if bar is not None:
-                    bar.update(1)
-                    if not stacked and recorders[0].rows and recorders[0].rows[-1]["step"] == step:
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in list(recorders[0].rows[-1].items())[3:7]},
-                                        refresh=False)
+            for i, r in enumerate(run.recorders):
+                if not r.rows:  # a fresh start: evaluate and checkpoint step 0
+                    run.record(i, evaluate_now=True, checkpoint_now=True)
+            while run.step < run.steps and run.active():
+                run.advance()
+                _show_progress(bar, run)
                 if caught:
-                    active = [i for i, r in enumerate(recorders) if r.active]
-                    for i in active:
-                        record(i, evaluate_now=False, checkpoint_now=True)
-                        finish(i, "interrupted")
-                    saved = "a checkpoint was saved" if len(configs) == 1 else "checkpoints were saved"
-                    raise Interrupted(f"interrupted at step {step}/{first.steps}; {saved}.", caught[0],
-                                      f"Continue with: {_resume_command([recorders[i].out for i in active])}")
+                    raise run.interrupted(caught[0])
     except DiffgamesError as exc:
         if not isinstance(exc, Interrupted):
-            for i in (i for i, r in enumerate(recorders) if r.active):
-                finish(i, "failed")
+            for i in run.active():
+                run.finish(i, "failed")
         raise
     finally:
         if bar is not None:
             bar.close()
-        for r in recorders:
+        for r in run.recorders:
             r.close()
-    for i in (i for i, r in enumerate(recorders) if r.active):
-        finish(i, "done")
-    return [r.summary for r in recorders]
+    for i in run.active():
+        run.finish(i, "done")
+    return [r.summary for r in run.recorders]
+
+
+def _show_progress(bar: Any, run: _Run) -> None:
+    if bar is None:
+        return
+    bar.update(1)
+    rows = run.recorders[0].rows
+    if len(run.recorders) == 1 and rows and rows[-1]["step"] == run.step:  # just evaluated: show a few metrics
+        bar.set_postfix({k: f"{v:.3g}" for k, v in list(rows[-1].items())[3:7]}, refresh=False)
 
 
 def _progress_bar(config: RunConfig, n: int, step: int, stacked: bool, quiet: bool):
