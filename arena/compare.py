@@ -128,6 +128,28 @@ def compare(
     for label in labels:
         case.solver(label)  # unknown label → ConfigError before anything runs
     configs = [case.run_config(l, s, out / l / f"seed{s}", **(overrides or {})) for l in labels for s in seeds]
+    todo = _not_finished(configs, quiet)
+    jobs, threads = _processes_and_threads(jobs, threads, len(todo))
+    report = _Progress(len(todo), metric_names or [], quiet)
+    started = time.perf_counter()
+    if todo and not quiet:
+        print(f"running {len(todo)} run(s) of case {case.name!r} with {jobs} process(es) → {out}", flush=True)
+    if vectorize and todo:
+        interrupted = _run_stacked(todo, report)
+    elif jobs == 1:
+        interrupted = _run_in_turn(todo, threads, report)
+    else:
+        interrupted = _run_in_pool(todo, jobs, threads, report)
+    if interrupted:
+        raise Interrupted(f"comparison interrupted; finished runs are kept and the others were checkpointed. "
+                          f"Continue with the same command (diffgames compare {case.path} ...)", 2)
+    if todo and not quiet:
+        print(f"finished in {time.perf_counter() - started:.1f} s", flush=True)
+    return [RunResult(c.label, c.seed, Path(c.out), read_summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]
+
+
+def _not_finished(configs: list[RunConfig], quiet: bool) -> list[RunConfig]:
+    """The configs whose directories do not already hold their finished run (those are kept)."""
     todo = []
     for cfg in configs:
         if finished_already(cfg):
@@ -135,70 +157,76 @@ def compare(
                 print(f"{cfg.label} seed{cfg.seed}: already done, kept")
             continue
         todo.append(cfg)
+    return todo
+
+
+def _processes_and_threads(jobs: int, threads: int | None, runs: int) -> tuple[int, int]:
     if jobs < 1:
         raise ConfigError(f"jobs must be ≥ 1 (parallel processes), got {jobs}")
-    jobs = min(jobs, len(todo) or 1)
+    jobs = min(jobs, runs or 1)
     if threads is None:  # share the cores: more threads than cores slows torch down a lot
         threads = max(1, (os.cpu_count() or 1) // jobs)
     elif threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    metrics = metric_names or []
-    started = time.perf_counter()
-    if todo and not quiet:
-        print(f"running {len(todo)} run(s) of case {case.name!r} with {jobs} process(es) → {out}", flush=True)
-    interrupted = False
-    if vectorize and todo:
-        from arena.vectorized import interrupted_together, train_vectorized
+    return jobs, threads
 
-        done = 0
-        for label in dict.fromkeys(c.label for c in todo):
-            group = [c for c in todo if c.label == label]
-            try:  # a group interrupted by an earlier call continues from its checkpoints
-                summaries = train_vectorized(group, quiet=True, resume_from_checkpoint=interrupted_together(group))
-            except Interrupted:
-                interrupted = True
-                break
-            for cfg, summary in zip(group, summaries):
-                done += 1
-                if not quiet:
-                    print(_line(done, len(todo), cfg.label, cfg.seed, summary, metrics), flush=True)
-    elif jobs == 1:
-        for i, cfg in enumerate(todo, 1):
-            summary = _run_one(cfg.to_dict(), threads)
-            if not quiet:
-                print(_line(i, len(todo), cfg.label, cfg.seed, summary, metrics), flush=True)
+
+class _Progress:
+    """One line per finished run: ``[done/total] label seedK: …``."""
+
+    def __init__(self, total: int, metrics: list[str], quiet: bool):
+        self.total, self.metrics, self.quiet, self.done = total, metrics, quiet, 0
+
+    def __call__(self, cfg: RunConfig, summary: dict[str, Any]) -> None:
+        self.done += 1
+        if not self.quiet:
+            print(_line(self.done, self.total, cfg.label, cfg.seed, summary, self.metrics), flush=True)
+
+
+def _run_stacked(todo: list[RunConfig], report: _Progress) -> bool:
+    """Each label's seeds as one batched run; True when interrupted."""
+    from arena.vectorized import interrupted_together, train_vectorized
+
+    for label in dict.fromkeys(c.label for c in todo):
+        group = [c for c in todo if c.label == label]
+        try:  # a group interrupted by an earlier call continues from its checkpoints
+            summaries = train_vectorized(group, quiet=True, resume_from_checkpoint=interrupted_together(group))
+        except Interrupted:
+            return True
+        for cfg, summary in zip(group, summaries):
+            report(cfg, summary)
+    return False
+
+
+def _run_in_turn(todo: list[RunConfig], threads: int, report: _Progress) -> bool:
+    """One run after another in this process; True when interrupted."""
+    for cfg in todo:
+        summary = _run_one(cfg.to_dict(), threads)
+        report(cfg, summary)
+        if summary.get("status") == "interrupted":
+            return True
+    return False
+
+
+def _run_in_pool(todo: list[RunConfig], jobs: int, threads: int, report: _Progress) -> bool:
+    """The runs in ``jobs`` spawned processes; True when interrupted."""
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    with _sigint_ignored():  # workers are spawned by submit and inherit SIG_IGN
+        futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
+    try:
+        for future in as_completed(futures):
+            summary = future.result()
+            report(futures[future], summary)
             if summary.get("status") == "interrupted":
-                interrupted = True
-                break
-    else:
-        import multiprocessing
-
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init)
-        with _sigint_ignored():  # workers are spawned by submit and inherit SIG_IGN
-            futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
-        try:
-            for i, future in enumerate(as_completed(futures), 1):
-                cfg = futures[future]
-                summary = future.result()
-                if not quiet:
-                    print(_line(i, len(todo), cfg.label, cfg.seed, summary, metrics), flush=True)
-                if summary.get("status") == "interrupted":
-                    interrupted = True
-                    pool.shutdown(wait=True, cancel_futures=True)  # running runs checkpoint and stop
-                    break
-        except KeyboardInterrupt:
-            # Ctrl-C reaches the workers too: each checkpoints its run and returns
-            interrupted = True
-            pool.shutdown(wait=True, cancel_futures=True)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    if interrupted:
-        raise Interrupted(f"comparison interrupted; finished runs are kept and the others were checkpointed. "
-                          f"Continue with the same command (diffgames compare {case.path} ...)", 2)
-    if todo and not quiet:
-        print(f"finished in {time.perf_counter() - started:.1f} s", flush=True)
-    return [RunResult(c.label, c.seed, Path(c.out), read_summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]
+                return True  # the finally clause lets running runs checkpoint and stop
+    except KeyboardInterrupt:
+        return True  # Ctrl-C reaches the workers too: each checkpoints its run and returns
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return False
 
 
 def load_runs(out: Path) -> list[RunResult]:
