@@ -159,6 +159,23 @@ def load_case(path: str | Path) -> Case:
     _check_table(data.get("reference", {}), _REFERENCE, f"{where}: [reference]")
     _check_table(data["game"], _GAME, f"{where}: [game]", required=("name",))
     run = data.get("run", {})
+    _check_run(run, where)
+
+    game_name, game_options = data["game"]["name"], data["game"].get("options", {})
+    try:
+        check_options(games.factory(game_name), game_options, f"game {game_name!r}")
+        game = games.make(game_name, **game_options)
+    except DiffgamesError as exc:
+        raise ConfigError(f"{where}: [game]: {exc}") from None
+
+    entries = _solver_entries(data["solvers"], game, where)
+    claims = _claims(data.get("claims", []), [e.label for e in entries], game, game_name, where)
+    return Case(name=data.get("name", path.stem), path=path, description=data.get("description", ""),
+                reference=data.get("reference", {}), game=game_name, game_options=game_options, run=run,
+                solvers=entries, claims=claims)
+
+
+def _check_run(run: dict, where: str) -> None:
     _check_table(run, _RUN, f"{where}: [run]")
     for key in ("steps", "eval_every", "checkpoint_every"):
         if key in run and run[key] < (1 if key == "eval_every" else 0):
@@ -169,17 +186,13 @@ def load_case(path: str | Path) -> Case:
     if "dtype" in run and run["dtype"] not in DTYPES:
         raise ConfigError(f"{where}: [run].dtype must be one of {sorted(DTYPES)}, got {run['dtype']!r}")
 
-    game_name, game_options = data["game"]["name"], data["game"].get("options", {})
-    try:
-        check_options(games.factory(game_name), game_options, f"game {game_name!r}")
-        game = games.make(game_name, **game_options)
-    except DiffgamesError as exc:
-        raise ConfigError(f"{where}: [game]: {exc}") from None
 
+def _solver_entries(raws: list, game: games.Game, where: str) -> list[SolverEntry]:
+    """The ``[[solvers]]``, each built once against the game to validate its options."""
     entries: list[SolverEntry] = []
-    if not data["solvers"]:
+    if not raws:
         raise ConfigError(f"{where}: [[solvers]] is empty; list at least one solver")
-    for i, raw in enumerate(data["solvers"]):
+    for i, raw in enumerate(raws):
         at = f"{where}: [[solvers]] #{i + 1}"
         _check_table(raw, _SOLVER, at, required=("name",))
         entry = SolverEntry(label=raw.get("label", raw["name"]), name=raw["name"],
@@ -192,15 +205,19 @@ def load_case(path: str | Path) -> Case:
         if entry.label in [e.label for e in entries]:
             raise ConfigError(f"{at}: label {entry.label!r} is used twice; labels must be unique")
         entries.append(entry)
+    return entries
 
+
+def _claims(raws: list, labels: list[str], game: games.Game, game_name: str, where: str) -> list[Claim]:
+    """The ``[[claims]]``, each naming a solver label and a metric the game logs."""
     metrics = ["wall_time", "train_time", *game.metric_names(), *(f"loss_{p}" for p in game.player_names)]
     claims = []
-    for i, raw in enumerate(data.get("claims", [])):
+    for i, raw in enumerate(raws):
         at = f"{where}: [[claims]] #{i + 1}"
         _check_table(raw, _CLAIM, at, required=("solver", "metric", "op", "value"))
         claim = Claim(**raw)
-        if claim.solver not in [e.label for e in entries]:
-            raise ConfigError(f"{at}: unknown solver label {claim.solver!r}.{suggest(claim.solver, [e.label for e in entries])}")
+        if claim.solver not in labels:
+            raise ConfigError(f"{at}: unknown solver label {claim.solver!r}.{suggest(claim.solver, labels)}")
         if claim.metric not in metrics:
             raise ConfigError(f"{at}: unknown metric {claim.metric!r} for game {game_name!r}."
                               f"{suggest(claim.metric, metrics)} Metrics: {', '.join(metrics)}.")
@@ -211,10 +228,7 @@ def load_case(path: str | Path) -> Case:
         if isinstance(claim.step, str) and claim.step != "final":
             raise ConfigError(f"{at}: step must be \"final\" or an integer, got {claim.step!r}")
         claims.append(claim)
-
-    return Case(name=data.get("name", path.stem), path=path, description=data.get("description", ""),
-                reference=data.get("reference", {}), game=game_name, game_options=game_options, run=run,
-                solvers=entries, claims=claims)
+    return claims
 
 
 def bundled_cases() -> list[Path]:

@@ -71,21 +71,7 @@ def _finish_run(config: RunConfig, summary: dict) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.case:
-        if args.game or args.game_opt or args.solver_opt or args.optimizer or args.lr:
-            raise ConfigError("with a case, give only --solver LABEL, --seed, --steps, --eval-every, --out, --device; "
-                              "the game and solver options come from the case file")
-        case = load_case(find_case(args.case))
-        overrides = {"steps": args.steps, "eval_every": args.eval_every, "checkpoint_every": args.checkpoint_every,
-                     "device": args.device, "dtype": args.dtype, "tensorboard": args.tensorboard or None,
-                     "compile": args.compile or None}
-        labels = [args.solver] if args.solver else case.labels()
-        seeds = [args.seed] if args.seed is not None else (parse_seeds(args.seeds) if args.seeds else case.seeds)
-        root = Path(args.out or f"runs/{case.name}")
-        if len(labels) * len(seeds) == 1:
-            config = case.run_config(labels[0], seeds[0], root / labels[0] / f"seed{seeds[0]}", **overrides)
-            _finish_run(config, train(config, quiet=args.quiet))
-            return 0
-        return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides, args.vectorize)
+        return _run_case(args)
     if not args.game or not args.solver:
         raise ConfigError("give a case (diffgames run CASE) or both --game NAME and --solver NAME; see diffgames list")
     game_options = parse_kv(args.game_opt, "--game-opt")
@@ -110,12 +96,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     root = Path(args.out or f"runs/{args.game}-{args.solver}")
     configs = [RunConfig(**{**config.to_dict(), "seed": s, "out": str(root / f"seed{s}")}) for s in seeds]
-    # as `compare`: the same command again keeps finished seeds and continues interrupted ones
+    return _run_seeds(configs, root, args.vectorize, args.quiet)
+
+
+def _run_case(args: argparse.Namespace) -> int:
+    """``diffgames run CASE``: one solver and seed of the case, or several as ``compare``."""
+    if args.game or args.game_opt or args.solver_opt or args.optimizer or args.lr:
+        raise ConfigError("with a case, give only --solver LABEL, --seed, --steps, --eval-every, --out, --device; "
+                          "the game and solver options come from the case file")
+    case = load_case(find_case(args.case))
+    overrides = {"steps": args.steps, "eval_every": args.eval_every, "checkpoint_every": args.checkpoint_every,
+                 "device": args.device, "dtype": args.dtype, "tensorboard": args.tensorboard or None,
+                 "compile": args.compile or None}
+    labels = [args.solver] if args.solver else case.labels()
+    seeds = [args.seed] if args.seed is not None else (parse_seeds(args.seeds) if args.seeds else case.seeds)
+    root = Path(args.out or f"runs/{case.name}")
+    if len(labels) * len(seeds) == 1:
+        config = case.run_config(labels[0], seeds[0], root / labels[0] / f"seed{seeds[0]}", **overrides)
+        _finish_run(config, train(config, quiet=args.quiet))
+        return 0
+    return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides, args.vectorize)
+
+
+def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: bool) -> int:
+    """``run --seeds``: as ``compare``, the same command again keeps finished seeds and
+    continues interrupted ones."""
     try:
-        if args.vectorize:
+        if vectorize:
             from arena.vectorized import interrupted_together, train_vectorized
 
-            summaries = train_vectorized(configs, quiet=args.quiet, resume_from_checkpoint=interrupted_together(configs))
+            summaries = train_vectorized(configs, quiet=quiet, resume_from_checkpoint=interrupted_together(configs))
         else:
             summaries = []
             for cfg in configs:
@@ -124,15 +134,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                     summaries.append(read_summary(Path(cfg.out)))
                     continue
                 try:
-                    summaries.append(train_or_continue(cfg, quiet=args.quiet))
+                    summaries.append(train_or_continue(cfg, quiet=quiet))
                 except DivergenceError as exc:
                     print(f"seed {cfg.seed}: {exc}")
                     summaries.append({"status": "diverged"})
     except Interrupted as exc:
         # `resume ROOT` continues the seeds that started; only the same command knows the rest
         raise exc.continue_with("Continue with the same command"
-                                + (f" (or: diffgames resume {root})" if args.vectorize else "."))
-    return _report_seeds(configs, summaries, f"{len(seeds)} seeds in {root}")
+                                + (f" (or: diffgames resume {root})" if vectorize else "."))
+    return _report_seeds(configs, summaries, f"{len(configs)} seeds in {root}")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
