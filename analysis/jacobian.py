@@ -209,18 +209,9 @@ def spectral_norm_estimate(
     return float(torch.func.jvp(xi, (flat0,), (v,))[1].norm())
 
 
-def spectral_radius_estimate(
-    game: Game,
-    params: JointParams,
-    batch: Any,
-    iters: int = 50,
-    generator: torch.Generator | None = None,
-    rtol: float = 1e-12,
-) -> float:
-    """Alias of :func:`spectral_norm_estimate` — it returns the largest *singular* value
-    of ``J``, which bounds the spectral radius from above (and equals it when ``J`` is
-    normal)."""
-    return spectral_norm_estimate(game, params, batch, iters, generator, rtol)
+#: Alias of :func:`spectral_norm_estimate`: it returns the largest *singular* value of ``J``,
+#: which bounds the spectral radius from above (and equals it when ``J`` is normal).
+spectral_radius_estimate = spectral_norm_estimate
 
 
 def diagnose(

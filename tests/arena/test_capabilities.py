@@ -76,6 +76,9 @@ class Mixing(PlainStep):
     description = "a solver that reduces over all parameters (test solver)"
     capabilities = SolverCapabilities()
 
+    def functional_step(self, game):
+        return None
+
 
 for name, factory in (("test-saddle", Saddle), ("test-unstackable", Unstackable)):
     if name not in games.available():
