@@ -28,14 +28,21 @@ EXAMPLES = {
 }
 
 
+_FORMAT = argparse.RawDescriptionHelpFormatter
+
+
 def _parser() -> argparse.ArgumentParser:
-    fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="diffgames", description="Define differentiable games, compare solvers, reproduce GAN experiments.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     sub.add_parser("list", help="list games, solvers and bundled cases")
+    _add_run(sub)
+    _add_resume_and_compare(sub)
+    _add_reporting(sub)
+    return parser
 
-    run = sub.add_parser("run", help="run one solver on one game (or a case)", epilog=EXAMPLES["run"], formatter_class=fmt)
+
+def _add_run(sub) -> None:
+    run = sub.add_parser("run", help="run one solver on one game (or a case)", epilog=EXAMPLES["run"], formatter_class=_FORMAT)
     run.add_argument("case", nargs="?", help="a case file or bundled case name (instead of --game/--solver)")
     run.add_argument("--game", help="registered game name (see `diffgames list`)")
     run.add_argument("--solver", help="solver name, or with a case: the solver label to run (default: all)")
@@ -56,12 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs tensorboard)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    resume = sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint", epilog=EXAMPLES["resume"], formatter_class=fmt)
+
+def _add_resume_and_compare(sub) -> None:
+    resume = sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint", epilog=EXAMPLES["resume"], formatter_class=_FORMAT)
     resume.add_argument("run_dir")
     resume.add_argument("--steps", type=int, help="continue to this many steps instead of the configured number")
     resume.add_argument("--quiet", action="store_true")
 
-    compare = sub.add_parser("compare", help="run every solver x seed of a case; table with CIs and plots", epilog=EXAMPLES["compare"], formatter_class=fmt)
+    compare = sub.add_parser("compare", help="run every solver x seed of a case; table with CIs and plots", epilog=EXAMPLES["compare"], formatter_class=_FORMAT)
     compare.add_argument("case")
     compare.add_argument("--solvers", help="comma-separated solver labels (default: all of the case's)")
     compare.add_argument("--seeds", help="e.g. 0-4 or 0,2 (default: the case's)")
@@ -76,33 +85,35 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", help="output directory (default runs/<case>)")
     compare.add_argument("--quiet", action="store_true")
 
-    verify = sub.add_parser("verify", help="check a case's claims against its runs (exit 1 if one fails)", epilog=EXAMPLES["verify"], formatter_class=fmt)
+
+def _add_reporting(sub) -> None:
+    """verify, report, table, plot and diagnose: commands that read runs or games."""
+    verify = sub.add_parser("verify", help="check a case's claims against its runs (exit 1 if one fails)", epilog=EXAMPLES["verify"], formatter_class=_FORMAT)
     verify.add_argument("target", help="a case (file or name) or a comparison directory")
     verify.add_argument("--runs", help="where the case's runs are (default runs/<case>)")
 
     report = sub.add_parser("report", help="converged / cycled / diverged tables of solver comparisons",
                             epilog="example:\n  diffgames report runs/solvers-bilinear runs/solvers-rps --figures docs/results/figures",
-                            formatter_class=fmt)
+                            formatter_class=_FORMAT)
     report.add_argument("directories", nargs="+", help="comparison directories made by `diffgames compare`")
     report.add_argument("--figures", help="also save each comparison's verdict-metric plot in this folder")
 
     table = sub.add_parser("table", help="the comparison table of a comparison directory (at the end or at a step)",
                            epilog="examples:\n  diffgames table runs/metz2016-mog-ring\n  diffgames table runs/metz2016-mog-ring --step 10000",
-                           formatter_class=fmt)
+                           formatter_class=_FORMAT)
     table.add_argument("target", help="a comparison directory")
     table.add_argument("--step", type=int, help="tabulate this evaluated step instead of the final one")
 
-    plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=fmt)
+    plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=_FORMAT)
     plot.add_argument("target")
 
-    diagnose = sub.add_parser("diagnose", help="game Jacobian eigenvalues, Hamiltonian, spectral radius", epilog=EXAMPLES["diagnose"], formatter_class=fmt)
+    diagnose = sub.add_parser("diagnose", help="game Jacobian eigenvalues, Hamiltonian, spectral radius", epilog=EXAMPLES["diagnose"], formatter_class=_FORMAT)
     diagnose.add_argument("--game", required=True)
     diagnose.add_argument("--game-opt", action="append", metavar="K=V")
     diagnose.add_argument("--at", help="a run directory or checkpoint file to take the parameters from")
     diagnose.add_argument("--seed", type=int, default=0)
     diagnose.add_argument("--out", help="where to save the eigenvalue plot (default diagnose-<game>.png)")
     diagnose.add_argument("--quiet", action="store_true", help="no progress bar (large games take minutes)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
