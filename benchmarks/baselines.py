@@ -108,7 +108,7 @@ class HigherUnrolled:
 
 
 def nested_func_leader_gradient(game, params, state, batch, leader: str, followers: list[str], opts, unroll_steps: int):
-    """The unrolled leader gradient as the toolkit computed it before issue 7 (kept as a
+    """The unrolled leader gradient as the toolkit computed it until 2026-11 (kept as a
     reference point): nested ``torch.func.grad``, the other players' parameters passed as
     arguments, no reuse of the leader's forward pass (``G(z)`` runs ``K + 2`` times)."""
     from torch.func import grad as func_grad

@@ -87,7 +87,7 @@ class Bench:
         hand = HigherUnrolled(game, params, game.default_optimizers(), 5)
         opts = solver.optimizers(game)
 
-        def previous():  # the step before issue 7: all players' gradients, then a nested torch.func.grad unroll
+        def previous():  # the step until 2026-11: all players' gradients, then a nested torch.func.grad unroll
             grads, _ = player_gradients(game, params, batch)
             grads["generator"] = nested_func_leader_gradient(game, params, state, batch, "generator",
                                                              ["discriminator"], opts, 5)
@@ -99,7 +99,7 @@ class Bench:
         s = self.time(fns)
         self.row("unrolled K=5 (Adam D) vs hand-written higher loop", s, "toolkit", "higher", "≤ 0.9×",
                  f"FLOPs {flops(fns['toolkit']) / flops(fns['higher']):.2f}× the loop's")
-        self.row("unrolled K=5 before issue 7 (nested torch.func.grad) vs higher loop", s, "previous", "higher", "",
+        self.row("unrolled K=5 as until 2026-11 (nested torch.func.grad) vs higher loop", s, "previous", "higher", "",
                  f"FLOPs {flops(previous) / flops(fns['higher']):.2f}× the loop's")
         # the generator's gradient from the same state, both sides
         for name, d_opt in [("SGD", {"name": "sgd", "lr": 0.1}), ("Adam", game.default_optimizers()["discriminator"])]:
