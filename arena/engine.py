@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+# torch.utils._pytree: the pytree flattening torch.func itself uses (no public alias in torch 2.x)
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from arena.config import RunConfig

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+# torch.utils._pytree: the pytree flattening torch.func itself uses (no public alias in torch 2.x)
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from games.base import Game, GameCapabilities, JointParams, checked_losses
