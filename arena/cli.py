@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from diffgames import __version__
+
 __all__ = ["main"]
 
 EXAMPLES = {
@@ -33,6 +35,7 @@ _FORMAT = argparse.RawDescriptionHelpFormatter
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffgames", description="Define differentiable games, compare solvers, reproduce GAN experiments.")
+    parser.add_argument("--version", action="version", version=f"diffgames {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="list games, solvers and bundled cases")
     _add_run(sub)
@@ -58,6 +61,9 @@ def _add_run(sub) -> None:
     run.add_argument("--vectorize", action="store_true", help="run the seeds as one batched (vmapped) computation")
     run.add_argument("--compile", action="store_true", help="torch.compile the solver's step (compile time is reported)")
     run.add_argument("--out", help="output directory (default runs/...)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a run of another configuration in --out (otherwise refused; the same "
+                          "configuration is kept when finished and continued when interrupted)")
     run.add_argument("--device", default=None, help="cpu (default) or cuda")
     run.add_argument("--dtype", choices=["float32", "float64"], default=None)
     run.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs tensorboard)")
@@ -83,6 +89,7 @@ def _add_resume_and_compare(sub) -> None:
     compare.add_argument("--vectorize", action="store_true", help="run each solver's seeds as one batched computation")
     compare.add_argument("--compile", action="store_true", help="torch.compile each solver's step")
     compare.add_argument("--out", help="output directory (default runs/<case>)")
+    compare.add_argument("--overwrite", action="store_true", help="replace runs of another configuration under --out")
     compare.add_argument("--quiet", action="store_true")
 
 

@@ -11,7 +11,7 @@ from arena.parsing import parse_kv, parse_seeds
 from arena.compare import aggregate, compare, load_runs, verify
 from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples
-from arena.run import Interrupted, finished_already, read_summary, resume, train, train_or_continue
+from arena.run import Interrupted, read_metrics, read_summary, resume, train_or_continue
 from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
@@ -55,9 +55,22 @@ def _solver_and_optimizers(args: argparse.Namespace, game_options: dict) -> tupl
     return solver_options, {p: {**spec, "lr": args.lr} for p, spec in defaults.items()}
 
 
-def _finish_run(config: RunConfig, summary: dict) -> None:
-    from arena.run import read_metrics
+def _train_one(config: RunConfig, quiet: bool, overwrite: bool) -> dict:
+    """Run (or keep, or continue: :mod:`arena.rundir`) one seed; an interrupted run still
+    gets its ``metrics.png`` before the interruption is reported."""
+    try:
+        summary = train_or_continue(config, quiet=quiet, overwrite=overwrite)
+    except Interrupted:
+        plot_run(Path(config.out), read_metrics(Path(config.out)))
+        raise
+    if summary.get("kept"):
+        print(f"{config.out}: already done, kept (pass --overwrite to run it again)")
+    return summary
 
+
+def _finish_run(config: RunConfig, summary: dict) -> None:
+    if summary.get("kept"):
+        return  # a kept run's directory stays as it was, byte for byte
     out = Path(config.out)
     plot_run(out, read_metrics(out))
     game = games.make(config.game, **config.game_options)
@@ -92,11 +105,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard, compile=args.compile,
     )
     if len(seeds) == 1:
-        _finish_run(config, train(config, quiet=args.quiet))
+        _finish_run(config, _train_one(config, args.quiet, args.overwrite))
         return 0
     root = Path(args.out or f"runs/{args.game}-{args.solver}")
     configs = [RunConfig(**{**config.to_dict(), "seed": s, "out": str(root / f"seed{s}")}) for s in seeds]
-    return _run_seeds(configs, root, args.vectorize, args.quiet)
+    return _run_seeds(configs, root, args.vectorize, args.quiet, args.overwrite)
 
 
 def _run_case(args: argparse.Namespace) -> int:
@@ -113,31 +126,34 @@ def _run_case(args: argparse.Namespace) -> int:
     root = Path(args.out or f"runs/{case.name}")
     if len(labels) * len(seeds) == 1:
         config = case.run_config(labels[0], seeds[0], root / labels[0] / f"seed{seeds[0]}", **overrides)
-        _finish_run(config, train(config, quiet=args.quiet))
+        _finish_run(config, _train_one(config, args.quiet, args.overwrite))
         return 0
-    return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides, args.vectorize)
+    return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides, args.vectorize,
+                               overwrite=args.overwrite)
 
 
-def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: bool) -> int:
+def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: bool, overwrite: bool) -> int:
     """``run --seeds``: as ``compare``, the same command again keeps finished seeds and
-    continues interrupted ones."""
+    continues interrupted ones (:mod:`arena.rundir`)."""
+    from arena.rundir import action_for
+
+    for cfg in configs:  # every seed's directory is checked before any seed runs
+        action_for(cfg, overwrite=overwrite)
     try:
         if vectorize:
-            from arena.vectorized import interrupted_together, train_vectorized
+            from arena.vectorized import train_vectorized_or_continue
 
-            summaries = train_vectorized(configs, quiet=quiet, resume_from_checkpoint=interrupted_together(configs))
+            summaries = train_vectorized_or_continue(configs, quiet=quiet)
         else:
             summaries = []
             for cfg in configs:
-                if finished_already(cfg):
-                    print(f"seed {cfg.seed}: already done, kept")
-                    summaries.append(read_summary(Path(cfg.out)))
-                    continue
                 try:
                     summaries.append(train_or_continue(cfg, quiet=quiet))
                 except DivergenceError as exc:
                     print(f"seed {cfg.seed}: {exc}")
                     summaries.append({"status": "diverged"})
+                if summaries[-1].get("kept"):
+                    print(f"seed {cfg.seed}: already done, kept")
     except Interrupted as exc:
         # `resume ROOT` continues the seeds that started; only the same command knows the rest
         raise exc.continue_with("Continue with the same command"
@@ -189,10 +205,10 @@ def _metric_names(case: Case) -> list[str]:
 
 
 def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: bool, overrides: dict,
-                        vectorize: bool = False, threads: int | None = None) -> int:
+                        vectorize: bool = False, threads: int | None = None, overwrite: bool = False) -> int:
     metrics = _metric_names(case)
     results = compare(case, out, labels=labels, seeds=seeds, jobs=jobs, quiet=quiet, overrides=overrides,
-                      metric_names=metrics, vectorize=vectorize, threads=threads)
+                      metric_names=metrics, vectorize=vectorize, threads=threads, overwrite=overwrite)
     table = aggregate(results, out, metrics)
     figures = _plot_comparison_dir(out, case, results)
     ok, claims = verify(case, results)
@@ -212,7 +228,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device,
                  "compile": args.compile or None}
     return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides, args.vectorize,
-                               args.threads)
+                               args.threads, overwrite=args.overwrite)
 
 
 def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:

@@ -26,7 +26,8 @@ import numpy as np
 from arena.cases import Case
 from arena.config import RunConfig, natural_key
 from arena.recorder import BOOKKEEPING_COLUMNS
-from arena.run import Interrupted, finished_already, read_metrics, read_summary, train_or_continue
+from arena.run import Interrupted, read_metrics, read_summary, train_or_continue
+from arena.rundir import action_for
 from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
@@ -118,17 +119,19 @@ def compare(
     metric_names: list[str] | None = None,
     vectorize: bool = False,
     threads: int | None = None,
+    overwrite: bool = False,
 ) -> list[RunResult]:
     """Run every chosen solver × seed of ``case`` under ``out`` and return the results.
 
     With ``vectorize`` the seeds of each solver run as one batched computation
-    (:func:`arena.vectorized.train_vectorized`) instead of one process each."""
+    (:func:`arena.vectorized.train_vectorized`) instead of one process each. Existing run
+    directories follow :mod:`arena.rundir`: kept, continued, or refused unless ``overwrite``."""
     labels = labels or case.labels()
     seeds = case.seeds if seeds is None else seeds
     for label in labels:
         case.solver(label)  # unknown label → ConfigError before anything runs
     configs = [case.run_config(l, s, out / l / f"seed{s}", **(overrides or {})) for l in labels for s in seeds]
-    todo = _not_finished(configs, quiet)
+    todo = _not_finished(configs, quiet, overwrite)
     jobs, threads = _processes_and_threads(jobs, threads, len(todo))
     report = _Progress(len(todo), metric_names or [], quiet)
     started = time.perf_counter()
@@ -148,11 +151,13 @@ def compare(
     return [RunResult(c.label, c.seed, Path(c.out), read_summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]
 
 
-def _not_finished(configs: list[RunConfig], quiet: bool) -> list[RunConfig]:
-    """The configs whose directories do not already hold their finished run (those are kept)."""
+def _not_finished(configs: list[RunConfig], quiet: bool, overwrite: bool) -> list[RunConfig]:
+    """The configs to run: every directory is checked by the one rule of :mod:`arena.rundir`
+    before anything runs (finished runs are kept, another configuration is refused unless
+    ``overwrite``)."""
     todo = []
     for cfg in configs:
-        if finished_already(cfg):
+        if action_for(cfg, overwrite=overwrite) == "keep":
             if not quiet:
                 print(f"{cfg.label} seed{cfg.seed}: already done, kept")
             continue
@@ -185,12 +190,12 @@ class _Progress:
 
 def _run_stacked(todo: list[RunConfig], report: _Progress) -> bool:
     """Each label's seeds as one batched run; True when interrupted."""
-    from arena.vectorized import interrupted_together, train_vectorized
+    from arena.vectorized import train_vectorized_or_continue
 
     for label in dict.fromkeys(c.label for c in todo):
         group = [c for c in todo if c.label == label]
         try:  # a group interrupted by an earlier call continues from its checkpoints
-            summaries = train_vectorized(group, quiet=True, resume_from_checkpoint=interrupted_together(group))
+            summaries = train_vectorized_or_continue(group, quiet=True)
         except Interrupted:
             return True
         for cfg, summary in zip(group, summaries):

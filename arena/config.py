@@ -12,7 +12,7 @@ import torch
 
 from diffgames.errors import ConfigError
 
-__all__ = ["RunConfig", "DTYPES", "resolve_device", "natural_key", "run_dirs_below", "same_config"]
+__all__ = ["RunConfig", "DTYPES", "resolve_device", "natural_key", "run_dirs_below"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -121,16 +121,3 @@ def run_dirs_below(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted((d for d in root.iterdir() if (d / "config.toml").is_file()), key=lambda d: natural_key(d.name))
-
-
-def same_config(run_dir: Path, config: RunConfig, ignore: tuple[str, ...] = ()) -> bool:
-    """Whether ``run_dir`` holds a run of ``config`` (fields in ``ignore`` may differ)."""
-    path = Path(run_dir) / "config.toml"
-    if not path.exists():
-        return False
-    try:
-        saved = RunConfig.load(path).to_dict()
-    except ConfigError:
-        return False
-    wanted = config.to_dict()
-    return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in wanted.items() if k not in ignore}

@@ -24,15 +24,16 @@ import torch
 import games
 import solvers
 from arena.checkpoint import load_latest_checkpoint
-from arena.config import RunConfig, resolve_device, run_dirs_below, same_config
+from arena.config import RunConfig, resolve_device, run_dirs_below
 from arena.engine import SeedEngine, StackedEngine
 from arena.recorder import SeedRecorder, read_metrics, read_summary
+from arena.rundir import action_for
 from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
 from games.base import Game, JointParams
 from solvers.base import Solver
 
-__all__ = ["run_loop", "train", "resume", "train_or_continue", "finished_already", "stopped_early", "Interrupted",
-           "build", "eval_generator", "evaluate", "read_metrics", "read_summary"]
+__all__ = ["run_loop", "train", "resume", "train_or_continue", "Interrupted", "build", "eval_generator", "evaluate",
+           "read_metrics", "read_summary"]
 
 
 class Interrupted(DiffgamesError):
@@ -260,22 +261,14 @@ def train(config: RunConfig, *, quiet: bool = False, resume_from_checkpoint: boo
     return summary
 
 
-def finished_already(config: RunConfig) -> bool:
-    """Whether ``config.out`` holds a finished run of exactly ``config`` (keep it)."""
-    return read_summary(Path(config.out)).get("status") == "done" and same_config(Path(config.out), config)
-
-
-def stopped_early(config: RunConfig) -> bool:
-    """Whether ``config.out`` holds an interrupted (or crashed) run of ``config`` — the same
-    config but perhaps for its length — with checkpoints to continue from."""
-    run_dir = Path(config.out)
-    return (read_summary(run_dir).get("status") in ("interrupted", "running")
-            and any((run_dir / "checkpoints").glob("*.pt")) and same_config(run_dir, config, ignore=("steps",)))
-
-
-def train_or_continue(config: RunConfig, *, quiet: bool = False) -> dict[str, Any]:
-    """:func:`train` ``config``, continuing from its checkpoint when :func:`stopped_early`."""
-    return train(config, quiet=quiet, resume_from_checkpoint=stopped_early(config))
+def train_or_continue(config: RunConfig, *, quiet: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """:func:`train` ``config`` unless its directory already holds it: the one rule of
+    :mod:`arena.rundir` (keep a finished run, continue one stopped early, refuse another
+    configuration unless ``overwrite``). A kept run's summary has ``kept: True``."""
+    action = action_for(config, overwrite=overwrite)
+    if action == "keep":
+        return {**read_summary(Path(config.out)), "kept": True}
+    return train(config, quiet=quiet, resume_from_checkpoint=action == "continue")
 
 
 def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None) -> dict[str, Any]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from arena.config import RunConfig, run_dirs_below, same_config
+from arena.config import RunConfig, run_dirs_below
 from arena.recorder import read_summary
 from arena.run import run_loop
+from arena.rundir import action_for
 from arena.stacked import StackedGame, stack_trees, unstack_tree
 from diffgames.errors import ConfigError
 
-__all__ = ["train_vectorized", "resume_vectorized", "interrupted_together", "StackedGame", "stack_trees", "unstack_tree"]
+__all__ = ["train_vectorized", "train_vectorized_or_continue", "resume_vectorized", "StackedGame", "stack_trees", "unstack_tree"]
 
 
 def train_vectorized(configs: list[RunConfig], quiet: bool = False,
@@ -40,11 +41,20 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False,
     return run_loop(configs, stacked=True, quiet=quiet, resume_from_checkpoint=resume_from_checkpoint)
 
 
-def interrupted_together(configs: list[RunConfig]) -> bool:
-    """Whether every seed's directory holds an interrupted run of its config, so that the
-    batch continues from the checkpoints (:func:`train_vectorized` checks their steps)."""
-    return all(read_summary(Path(c.out)).get("status") == "interrupted" and same_config(Path(c.out), c)
-               for c in configs)
+def train_vectorized_or_continue(configs: list[RunConfig], *, quiet: bool = False,
+                                 overwrite: bool = False) -> list[dict[str, Any]]:
+    """:func:`train_vectorized` under the one rule of :mod:`arena.rundir`: finished seeds are
+    kept, seeds stopped early continue together from their checkpoints, the others start
+    together; another configuration in a seed's directory is refused unless ``overwrite``."""
+    actions = [action_for(c, overwrite=overwrite) for c in configs]
+    summaries: dict[int, dict[str, Any]] = {
+        i: {**read_summary(Path(c.out)), "kept": True} for i, (c, a) in enumerate(zip(configs, actions)) if a == "keep"}
+    for how in ("continue", "start"):
+        group = [i for i, a in enumerate(actions) if a == how]
+        if group:
+            done = train_vectorized([configs[i] for i in group], quiet=quiet, resume_from_checkpoint=how == "continue")
+            summaries.update(zip(group, done))
+    return [summaries[i] for i in range(len(configs))]
 
 
 def resume_vectorized(root: Path, *, quiet: bool = False, steps: int | None = None) -> list[dict[str, Any]]:
