@@ -8,11 +8,21 @@ Schema (see ``docs/cases.md``)::
     [run]        steps, eval_every, checkpoint_every, snapshot_steps, seeds, device, dtype
     [[solvers]]  label, name, options = {...}, optimizers = {player = {name, lr, ...}}
     [[claims]]   solver, metric, op, value, step ("final" or an int), share, description
+
+The bundled cases are the ``*.toml`` files of the package ``cases``, installed with the
+project; :func:`bundled_cases` reads them through :mod:`importlib.resources`, so they are
+found from any working directory and in a wheel or non-editable install, not only in a
+source checkout.
 """
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +32,8 @@ from arena.config import DTYPES, RunConfig
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.registry import check_options, suggest
 
-__all__ = ["Case", "SolverEntry", "Claim", "load_case", "case_description", "find_case", "bundled_cases", "CASES_DIR", "OPS"]
+__all__ = ["Case", "SolverEntry", "Claim", "load_case", "case_description", "find_case", "bundled_cases", "OPS"]
 
-CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
 OPS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
        "<": lambda a, b: a < b, "==": lambda a, b: a == b}
 
@@ -100,8 +109,8 @@ class Case:
 
     def reference_name(self) -> str:
         """How run configs refer back to this case: its name when bundled, else its path."""
-        bundled = CASES_DIR / f"{self.name}.toml"
-        return self.name if bundled.exists() and bundled.resolve() == self.path.resolve() else str(self.path)
+        bundled = {p.stem: p for p in bundled_cases()}.get(self.name)
+        return self.name if bundled is not None and bundled.resolve() == self.path.resolve() else str(self.path)
 
 
 def _check_table(table: Any, schema: dict[str, Any], where: str, required: tuple[str, ...] = ()) -> None:
@@ -231,8 +240,34 @@ def _claims(raws: list, labels: list[str], game: games.Game, game_name: str, whe
     return claims
 
 
+#: Where bundled case files are copied when the package ``cases`` is not on the file system
+#: (imported from a zip archive); made on first use, removed when the interpreter exits.
+_COPIES: Path | None = None
+
+
+def _real_path(entry: Traversable) -> Path:
+    """``entry`` itself when it is a file on disk, else a copy of it with the same name."""
+    global _COPIES
+    if isinstance(entry, Path):
+        return entry
+    if _COPIES is None:
+        _COPIES = Path(tempfile.mkdtemp(prefix="diffgames-cases-"))
+        atexit.register(shutil.rmtree, _COPIES, True)
+    copy = _COPIES / entry.name
+    if not copy.exists():
+        copy.write_bytes(entry.read_bytes())
+    return copy
+
+
 def bundled_cases() -> list[Path]:
-    return sorted(CASES_DIR.glob("*.toml"))
+    """The bundled case files (the ``*.toml`` of the package ``cases``), sorted by name.
+
+    Found through ``importlib.resources``, so from any working directory and in any
+    install; an installed package's files are returned as they are, those of a package
+    imported from a zip archive as temporary copies with the same file names.
+    """
+    entries = [e for e in files("cases").iterdir() if e.name.endswith(".toml") and e.is_file()]
+    return [_real_path(e) for e in sorted(entries, key=lambda e: e.name)]
 
 
 def find_case(name_or_path: str) -> Path:

@@ -3,8 +3,10 @@ module imports first in a fresh interpreter.
 
 The layers, lowest first (docs/contributing.md): ``diffgames`` (errors, registry, data,
 metrics) ← ``players`` ← ``games`` ← ``solvers`` (the Game contract ``games.base`` only)
-← ``analysis`` ← ``arena``. ``benchmarks`` and ``tests`` may import anything and are not
-checked for layers; they are checked for cycles and fresh imports like the rest.
+← ``analysis`` ← ``arena``. ``cases`` is a data package (the bundled case files, read by
+``arena.cases`` through ``importlib.resources``): it imports nothing at all. ``benchmarks``
+and ``tests`` may import anything and are not checked for layers; they are checked for
+cycles and fresh imports like the rest.
 """
 from __future__ import annotations
 
@@ -30,12 +32,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "solvers": ("diffgames", "players", "games.base"),
     "analysis": ("diffgames", "players", "games", "solvers"),
     "arena": ("diffgames", "players", "games", "solvers", "analysis"),
+    "cases": (),
 }
 #: Modules that no module of the same package may import (the CLI's entry point sits on
 #: top of the arena: the commands it runs never import it back).
 PRIVATE_TOP: dict[str, str] = {"arena": "arena.cli"}
 #: Every top-level package of the project; imports of other top-level names are third-party.
-PACKAGES = ("diffgames", "players", "games", "solvers", "analysis", "arena", "benchmarks")
+PACKAGES = ("diffgames", "players", "games", "solvers", "analysis", "arena", "cases", "benchmarks")
 PROJECT = (*PACKAGES, "tests")
 
 
@@ -148,8 +151,18 @@ def _files_of(package: str) -> list[Path]:
 def test_the_walk_finds_every_package_and_module():
     assert set(ALLOWED) <= set(PACKAGES)
     for expected in ("diffgames.registry", "games.base", "games.classic", "solvers.base", "analysis.jacobian",
-                     "arena.cli", "arena.commands", "benchmarks.run"):
+                     "arena.cli", "arena.commands", "cases", "benchmarks.run"):
         assert expected in MODULES
+
+
+def test_cases_is_a_data_package_that_imports_nothing():
+    """``cases`` holds the bundled case files; its one module is ``__init__.py``, with no import."""
+    package = ROOT / "cases"
+    assert [p.name for p in _files_of("cases")] == ["__init__.py"]
+    tree = ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
+    found = [n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not found, f"cases/__init__.py imports something at line(s) {found}"
+    assert (package / "quickstart.toml").is_file()
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
