@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 7): on a machine with a CUDA GPU, run the CUDA-marked tests and the
+# GPU check: on a machine with a CUDA GPU, run the CUDA-marked tests and the
 # benchmark table on the GPU (compiled step included), within 8 minutes.
 #
 #   bash benchmarks/gpu_check.sh [RESULTS_DIR]     # default: $OUT if set, else ./gpu-results
