@@ -8,10 +8,12 @@ import games
 import solvers
 from arena.cases import Case, bundled_cases, case_description, find_case, load_case
 from arena.parsing import parse_kv, parse_seeds
-from arena.compare import aggregate, compare, load_runs, verify
+from arena.compare import aggregate, compare, load_runs, seeds_note, verify
 from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples
+from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, read_metrics, read_summary, resume, train_or_continue
+from arena.text import number
 from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
@@ -76,10 +78,10 @@ def _finish_run(config: RunConfig, summary: dict) -> None:
     game = games.make(config.game, **config.game_options)
     samples = plot_samples(out / "samples.png", game, {config.label: out}, config.seed, config.device)
     final = summary.get("final_metrics", {})
-    shown = "  ".join(f"{k}={v:.4g}" for k, v in final.items() if k not in ("step", "wall_time", "train_time"))
-    print(f"done: {config.label} seed{config.seed}, {summary['final_step']} steps, "
-          f"{summary['time_per_step_ms']:.2f} ms/step\n  final: {shown}\n  results: {out}/metrics.jsonl, "
-          f"{out}/metrics.png" + (f", {samples}" if samples else ""))
+    shown = "  ".join(f"{k}={number(v)}" for k, v in final.items() if k not in BOOKKEEPING_COLUMNS)
+    speed = f", {summary['time_per_step_ms']:.2f} ms/step" if summary["final_step"] else " (nothing to train)"
+    print(f"done: {config.label} seed{config.seed}, {summary['final_step']} steps{speed}\n  final: {shown}\n"
+          f"  results: {out}/metrics.jsonl, {out}/metrics.png" + (f", {samples}" if samples else ""))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -139,6 +141,10 @@ def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: boo
 
     for cfg in configs:  # every seed's directory is checked before any seed runs
         action_for(cfg, overwrite=overwrite)
+    note = seeds_note(games.make(configs[0].game, **configs[0].game_options), configs[0].game,
+                      [c.seed for c in configs])
+    if note:
+        print(note)
     try:
         if vectorize:
             from arena.vectorized import train_vectorized_or_continue
@@ -155,6 +161,9 @@ def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: boo
                 if summaries[-1].get("kept"):
                     print(f"seed {cfg.seed}: already done, kept")
     except Interrupted as exc:
+        for cfg in configs:  # each started seed's figure, as at the end of a run
+            if read_metrics(Path(cfg.out)):
+                plot_run(Path(cfg.out), read_metrics(Path(cfg.out)))
         # `resume ROOT` continues the seeds that started; only the same command knows the rest
         raise exc.continue_with("Continue with the same command"
                                 + (f" (or: diffgames resume {root})" if vectorize else "."))
@@ -207,6 +216,9 @@ def _metric_names(case: Case) -> list[str]:
 def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: bool, overrides: dict,
                         vectorize: bool = False, threads: int | None = None, overwrite: bool = False) -> int:
     metrics = _metric_names(case)
+    note = seeds_note(games.make(case.game, **case.game_options), case.game, seeds or case.seeds)
+    if note and not quiet:
+        print(note)
     results = compare(case, out, labels=labels, seeds=seeds, jobs=jobs, quiet=quiet, overrides=overrides,
                       metric_names=metrics, vectorize=vectorize, threads=threads, overwrite=overwrite)
     table = aggregate(results, out, metrics)

@@ -28,9 +28,10 @@ from arena.config import RunConfig, natural_key
 from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, read_metrics, read_summary, train_or_continue
 from arena.rundir import action_for
+from arena.text import number
 from diffgames.errors import ConfigError, DivergenceError
 
-__all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs"]
+__all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs", "seeds_change_nothing", "seeds_note"]
 
 
 
@@ -100,8 +101,8 @@ def _line(done: int, total: int, label: str, seed: int, summary: dict[str, Any],
     head = f"[{done}/{total}] {label} seed{seed}: "
     if status == "done":
         final = summary.get("final_metrics", {})
-        shown = " ".join(f"{m}={final[m]:.4g}" for m in metrics[:4] if m in final)
-        return head + f"done, {summary.get('time_per_step_ms', math.nan):.1f} ms/step  {shown}"
+        shown = " ".join(f"{m}={number(final[m])}" for m in metrics[:4] if m in final)
+        return head + f"done, {number(summary.get('time_per_step_ms'), '.1f')} ms/step  {shown}"
     if status == "diverged":
         return head + f"DIVERGED at step {summary.get('diverged_step')} (player {summary.get('diverged_player')!r})"
     return head + f"{status}: {summary.get('error', '')}"
@@ -234,6 +235,26 @@ def _run_in_pool(todo: list[RunConfig], jobs: int, threads: int, report: _Progre
     return False
 
 
+def seeds_change_nothing(game: Any) -> bool:
+    """Whether every seed runs the same: the game draws no data (``sample`` gives ``None``)
+    and starts from the same parameters whatever the seed."""
+    import torch
+
+    if game.sample(torch.Generator().manual_seed(0), "cpu") is not None:
+        return False
+    a, b = game.init_params(0), game.init_params(1)
+    return all(torch.equal(a[p][k], b[p][k]) for p in a for k in a[p])
+
+
+def seeds_note(game: Any, name: str, seeds: list[int]) -> str | None:
+    """A line for the output when several seeds of a deterministic game cannot differ."""
+    if len(seeds) < 2 or not seeds_change_nothing(game):
+        return None
+    return (f"note: game {name!r} draws no data and starts from the same parameters for every seed, so the "
+            f"{len(seeds)} seeds give identical runs; an option that randomises its start (see "
+            f"`diffgames show {name}`) makes them differ")
+
+
 def load_runs(out: Path) -> list[RunResult]:
     """Every run directory ``<out>/<label>/seed<k>`` (or ``out`` itself when it is a run),
     in natural order of label, then seed: ``unrolled-k5`` before ``unrolled-k10``."""
@@ -304,7 +325,7 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
             mean, lo, hi = mean_ci(values)
             finite = [v for v in values if v is not None and math.isfinite(v)]
             std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-            cells.append("–" if math.isnan(mean) else f"{mean:.4g} ± {std:.2g} [{lo:.4g}, {hi:.4g}]")
+            cells.append("–" if math.isnan(mean) else f"{number(mean)} ± {number(std, '.2g')} [{number(lo)}, {number(hi)}]")
             record.update({m: mean, f"{m}_std": std, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         md.append("| " + " | ".join(cells) + " |")
         records.append(record)
@@ -332,7 +353,7 @@ def verify(case: Case, results: list[RunResult]) -> tuple[bool, str]:
         share = holding / len(runs) if runs else 0.0
         verdict = bool(runs) and share + 1e-12 >= claim.share
         all_hold &= verdict
-        shown = ", ".join("–" if v is None else f"{v:.4g}" for v in values) or "no runs"
+        shown = ", ".join(number(v) for v in values) or "no runs"
         lines.append(f"| {claim} ({shown}) | {holding}/{len(runs)} | {claim.share:.0%} | {'holds' if verdict else 'FAILS'} |")
     if not case.claims:
         lines.append("| (the case states no claims) | | | |")

@@ -26,9 +26,39 @@ def _metrics(rows: list[dict[str, Any]]) -> list[str]:
     return [k for k in rows[0] if k not in BOOKKEEPING_COLUMNS] if rows else []
 
 
+def _mirrors(runs: list[list[dict[str, Any]]], names: list[str]) -> dict[str, list[str]]:
+    """``{kept metric: the later metrics that equal it or its negative in every row}``.
+
+    A zero-sum game logs each loss twice (``loss_col = −loss_row``) and often its payoffs
+    too; one panel then shows them all (its title names the mirrored ones)."""
+    rows = [row for run in runs for row in run]
+    kept: dict[str, list[str]] = {}
+    for name in names:
+        values = np.array([row.get(name, np.nan) for row in rows], dtype=float)
+        for other, mirrored in kept.items():
+            base = np.array([row.get(other, np.nan) for row in rows], dtype=float)
+            # float32 losses next to float64 payoffs agree to float32 rounding, not exactly
+            scale = 1e-6 * max(1.0, float(np.nanmax(np.abs(base))) if np.isfinite(base).any() else 1.0)
+            for sign, word in ((1.0, "="), (-1.0, "= −")):
+                if values.size and np.isfinite(values).all() and np.allclose(values, sign * base, rtol=0, atol=scale):
+                    mirrored.append(f"{word}{name}" if word == "= −" else f"= {name}")
+                    break
+            else:
+                continue
+            break
+        else:
+            kept[name] = []
+    return kept
+
+
+def _title(name: str, mirrored: list[str]) -> str:
+    return name + (f" ({' '.join(mirrored)})" if mirrored else "")
+
+
 def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
     """One figure with every metric of one run against the step: ``metrics.png``."""
-    names = _metrics(rows)
+    panels = _mirrors([rows], _metrics(rows))
+    names = list(panels)
     if not names:
         return []
     cols = min(3, len(names))
@@ -37,7 +67,7 @@ def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
     steps = [r["step"] for r in rows]
     for ax, name in zip(axes.flat, names):
         ax.plot(steps, [r.get(name, np.nan) for r in rows])
-        ax.set_title(name)
+        ax.set_title(_title(name, panels[name]), fontsize=9 if panels[name] else None)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
@@ -76,7 +106,9 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]]) ->
     plots = Path(out) / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     palette = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
-    for metric in _metrics(first):
+    panels = _mirrors([r for runs in groups.values() for r in runs], _metrics(first))
+    several = any(len([r for r in runs if r]) > 1 for runs in groups.values())
+    for metric in panels:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         for ax, x in zip(axes, ("step", "wall_time")):
             spans = []
@@ -91,7 +123,8 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]]) ->
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.suptitle(f"{metric}: mean over seeds, band = min–max")
+        fig.suptitle(f"{_title(metric, panels[metric])}: " + ("mean over seeds, band = min–max" if several
+                                                               else "one seed per solver"))
         fig.tight_layout()
         path = plots / f"{metric}.png"
         fig.savefig(path, dpi=110)
