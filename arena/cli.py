@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"diffgames {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="list games, solvers and bundled cases")
+    show = sub.add_parser("show", help="a game's, solver's or case's options, capabilities and claims",
+                          epilog="examples:\n  diffgames show mog\n  diffgames show unrolled\n  diffgames show quickstart",
+                          formatter_class=_FORMAT)
+    show.add_argument("name", help="a game, solver or case name (or a case file)")
     _add_run(sub)
     _add_resume_and_compare(sub)
     _add_reporting(sub)

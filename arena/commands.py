@@ -13,6 +13,7 @@ from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples
 from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, read_metrics, read_summary, resume, train_or_continue
+from arena.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>)
 from arena.text import number
 from diffgames.errors import ConfigError, DivergenceError
 
@@ -33,6 +34,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             text = f"(invalid: {exc})"
         print(f"  {path.stem:<28} {text}")
+    print("details of any of these (options, capabilities, claims): diffgames show NAME")
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from diffgames.errors import ConfigError
 
-__all__ = ["Registry", "suggest", "check_options", "parse_option_value"]
+__all__ = ["Registry", "suggest", "check_options", "parse_option_value", "describe_annotation"]
 
 T = TypeVar("T")
 
@@ -55,12 +55,12 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return True  # annotations we cannot check (callables, tensors) are left to the factory
 
 
-def _describe(annotation: Any) -> str:
+def describe_annotation(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return " | ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):  # Optional[...] too: "'a' | 'b' | None"
-        return " | ".join(_describe(a) for a in typing.get_args(annotation))
+        return " | ".join(describe_annotation(a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return "None"
     return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
@@ -89,7 +89,7 @@ def check_options(factory: Callable[..., Any], options: Mapping[str, Any], what:
         annotation = hints.get(key, signature.parameters[key].annotation)
         if not _type_ok(value, annotation):
             raise ConfigError(
-                f"{what}: option {key!r} must be {_describe(annotation)}, got {value!r} "
+                f"{what}: option {key!r} must be {describe_annotation(annotation)}, got {value!r} "
                 f"({type(value).__name__})."
             )
 

@@ -36,6 +36,7 @@ _REGISTRY: Registry[Solver] = Registry("solver")
 register = _REGISTRY.register
 available = _REGISTRY.available
 describe = _REGISTRY.describe
+factory = _REGISTRY.factory
 
 
 def make(name: str, **options: Any) -> Solver:
