@@ -30,7 +30,7 @@ import games
 import solvers
 from arena.config import DTYPES, RunConfig
 from diffgames.errors import ConfigError, DiffgamesError
-from diffgames.registry import check_options, suggest
+from diffgames.registry import absolute_location, check_options, suggest
 
 __all__ = ["Case", "SolverEntry", "Claim", "load_case", "case_description", "find_case", "bundled_cases", "OPS"]
 
@@ -150,12 +150,12 @@ def case_description(path: str | Path) -> str:
     _check_table(data, _TOP, where, required=("game", "solvers"))
     _check_table(data["game"], _GAME, f"{where}: [game]", required=("name",))
     name = data["game"]["name"]
-    if name not in games.available():
+    if name not in games.available() and ":" not in name:
         raise ConfigError(f"{where}: [game]: unknown game {name!r}.{suggest(name, games.available())}")
     for i, raw in enumerate(data["solvers"]):
         at = f"{where}: [[solvers]] #{i + 1}"
         _check_table(raw, _SOLVER, at, required=("name",))
-        if raw["name"] not in solvers.available():
+        if raw["name"] not in solvers.available() and ":" not in raw["name"]:
             raise ConfigError(f"{at}: unknown solver {raw['name']!r}.{suggest(raw['name'], solvers.available())}")
     return data.get("description", "")
 
@@ -170,7 +170,9 @@ def load_case(path: str | Path) -> Case:
     run = data.get("run", {})
     _check_run(run, where)
 
-    game_name, game_options = data["game"]["name"], data["game"].get("options", {})
+    # a game or solver named by its file is found relative to the case file
+    game_name = absolute_location(data["game"]["name"], path.parent)
+    game_options = data["game"].get("options", {})
     try:
         check_options(games.factory(game_name), game_options, f"game {game_name!r}")
         game = games.make(game_name, **game_options)
@@ -204,7 +206,7 @@ def _solver_entries(raws: list, game: games.Game, where: str) -> list[SolverEntr
     for i, raw in enumerate(raws):
         at = f"{where}: [[solvers]] #{i + 1}"
         _check_table(raw, _SOLVER, at, required=("name",))
-        entry = SolverEntry(label=raw.get("label", raw["name"]), name=raw["name"],
+        entry = SolverEntry(label=raw.get("label", raw["name"]), name=absolute_location(raw["name"], Path(where).parent),
                             options=raw.get("options", {}), optimizers=raw.get("optimizers"))
         try:
             solver = solvers.make(entry.name, optimizers=entry.optimizers, **entry.options)

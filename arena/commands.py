@@ -15,6 +15,7 @@ from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, read_metrics, read_summary, resume, train_or_continue
 from arena.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>)
 from arena.text import number
+from diffgames.registry import absolute_location
 from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
@@ -91,6 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_case(args)
     if not args.game or not args.solver:
         raise ConfigError("give a case (diffgames run CASE) or both --game NAME and --solver NAME; see diffgames list")
+    # a game or solver named by its file (file.py:Class) is kept with an absolute path, so
+    # that `resume` and `compare` workers find it from any directory
+    args.game, args.solver = absolute_location(args.game, Path.cwd()), absolute_location(args.solver, Path.cwd())
     game_options = parse_kv(args.game_opt, "--game-opt")
     seed = 0 if args.seed is None else args.seed
     if args.seeds and args.seed is not None:

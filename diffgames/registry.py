@@ -12,16 +12,20 @@ accepted ones, and the closest match.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
+import importlib.util
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from diffgames.errors import ConfigError
 
-__all__ = ["Registry", "suggest", "check_options", "parse_option_value", "describe_annotation"]
+__all__ = ["Registry", "suggest", "check_options", "parse_option_value", "describe_annotation", "absolute_location"]
 
 T = TypeVar("T")
 
@@ -110,12 +114,19 @@ class Registry(Generic[T]):
 
     A factory registered by import path is stored as its ``"module:attribute"`` string
     until it is first needed, then replaced by the imported object.
+
+    Besides registered names, :meth:`factory` accepts a factory named where it lives —
+    ``path/to/file.py:ClassName`` or ``package.module:ClassName`` — and the names that
+    installed packages declare in the entry-point group ``entry_points`` (standard
+    ``importlib.metadata`` entry points, read the first time a name is looked up).
+    ``contract``: the class a factory that is a class must subclass.
     """
 
-    def __init__(self, kind: str):
-        self.kind = kind
+    def __init__(self, kind: str, *, entry_points: str | None = None, contract: type | None = None):
+        self.kind, self.entry_point_group, self.contract = kind, entry_points, contract
         self._factories: dict[str, Callable[..., T] | str] = {}
         self._descriptions: dict[str, str] = {}
+        self._entry_points_read = entry_points is None
 
     def register(self, name: str, description: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator registering ``factory`` under ``name``.
@@ -150,22 +161,51 @@ class Registry(Generic[T]):
         self._descriptions[name] = description
 
     def available(self) -> list[str]:
-        return sorted(self._factories)
+        self._read_entry_points()
+        return sorted(n for n in self._factories if not _is_location(n))
 
     def describe(self) -> dict[str, str]:
         return {n: self._descriptions[n] for n in self.available()}
 
     def factory(self, name: str) -> Callable[..., T]:
+        if name not in self._factories and _is_location(name):
+            self._factories[name] = self._checked(_load_location(name, self.kind), name)
+            doc = (getattr(self._factories[name], "__doc__", None) or "").strip().splitlines()
+            self._descriptions[name] = doc[0] if doc else ""
+        if name not in self._factories:
+            self._read_entry_points()
         if name not in self._factories:
             raise ConfigError(
                 f"unknown {self.kind} {name!r}.{suggest(name, self.available())} "
-                f"Available {self.kind}s: {', '.join(self.available())}."
+                f"Available {self.kind}s: {', '.join(self.available())}; or name one by where it is defined, "
+                f"e.g. path/to/file.py:ClassName or package.module:ClassName."
             )
         factory = self._factories[name]
         if isinstance(factory, str):
-            factory = self._factories[name] = _import_target(factory, f"{self.kind} {name!r}")
-            _set_registered_name(factory, name)
+            factory = self._factories[name] = self._checked(_import_target(factory, f"{self.kind} {name!r}"), name)
+        _set_registered_name(factory, name)
         return factory
+
+    def _checked(self, factory: Any, name: str) -> Callable[..., T]:
+        if inspect.isclass(factory) and self.contract is not None and not issubclass(factory, self.contract):
+            raise ConfigError(f"{self.kind} {name!r}: {factory.__name__} is not a subclass of "
+                              f"{self.contract.__module__}.{self.contract.__name__}, so it does not follow "
+                              f"the {self.kind} contract")
+        if not callable(factory):
+            raise ConfigError(f"{self.kind} {name!r}: {factory!r} is not a class or function")
+        return factory
+
+    def _read_entry_points(self) -> None:
+        """Register (lazily) the factories installed packages declare in the entry-point group."""
+        if self._entry_points_read:
+            return
+        self._entry_points_read = True
+        from importlib.metadata import entry_points
+
+        for point in entry_points(group=self.entry_point_group):
+            if point.name not in self._factories:
+                package = getattr(getattr(point, "dist", None), "name", None) or point.value.partition(":")[0]
+                self.register_lazy(point.name, point.value, f"(from {package}, entry point {point.value})")
 
     def make(self, name: str, **options: Any) -> T:
         factory = self.factory(name)
@@ -176,11 +216,56 @@ class Registry(Generic[T]):
 def _import_target(target: str, what: str) -> Callable[..., Any]:
     """The object at ``"package.module:attribute"`` (the module is imported here)."""
     module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"{what}: cannot import {module_name!r} ({exc}); is the package installed?") from None
+    return _attribute(module, attribute, module_name, what)
+
+
+def _is_location(name: str) -> bool:
+    """``file.py:Name`` or ``package.module:Name`` (a name says where its factory is)."""
+    where, sep, attribute = name.rpartition(":")
+    return bool(sep and where and attribute.isidentifier())
+
+
+def absolute_location(name: str, base: str | Path) -> str:
+    """``name`` with a relative ``file.py`` part made absolute against ``base`` (a case
+    file's folder, or the working directory); other names unchanged."""
+    where, sep, attribute = name.rpartition(":")
+    if not (sep and where.endswith(".py")) or Path(where).is_absolute():
+        return name
+    return f"{(Path(base) / where).resolve()}:{attribute}"
+
+
+def _load_location(name: str, kind: str) -> Any:
+    where, _, attribute = name.rpartition(":")
+    what = f"{kind} {name!r}"
+    if not where.endswith(".py"):
+        return _import_target(f"{where}:{attribute}", what)
+    path = Path(where).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{what}: there is no file {path}")
+    module_name = f"diffgames_user_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise ConfigError(f"{what}: importing {path} failed: {type(exc).__name__}: {exc}") from None
+    return _attribute(sys.modules[module_name], attribute, str(path), what)
+
+
+def _attribute(module: Any, attribute: str, where: str, what: str) -> Any:
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise ImportError(f"{what} is registered as {target!r}, but {module_name} has no {attribute!r}") from None
+        defined = sorted(n for n, v in vars(module).items() if inspect.isclass(v) and v.__module__ == module.__name__)
+        raise ConfigError(f"{what}: {where} has no {attribute!r}.{suggest(attribute, defined)} "
+                          f"Classes defined there: {', '.join(defined) or 'none'}") from None
 
 
 def _set_registered_name(factory: Any, name: str) -> None:

@@ -29,7 +29,7 @@ __all__ = [
     "ConfigError", "DivergenceError", "GameContractError",
 ]
 
-_REGISTRY: Registry[Game] = Registry("game")
+_REGISTRY: Registry[Game] = Registry("game", entry_points="diffgames.games", contract=Game)
 register = _REGISTRY.register
 available = _REGISTRY.available
 describe = _REGISTRY.describe

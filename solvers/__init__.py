@@ -32,7 +32,7 @@ __all__ = [
     "Extragradient", "Consensus", "SGA", "LookAheadOpponent", "LOLA", "CGD", "Lookahead",
 ]
 
-_REGISTRY: Registry[Solver] = Registry("solver")
+_REGISTRY: Registry[Solver] = Registry("solver", entry_points="diffgames.solvers", contract=Solver)
 register = _REGISTRY.register
 available = _REGISTRY.available
 describe = _REGISTRY.describe
