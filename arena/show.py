@@ -24,9 +24,10 @@ from diffgames.registry import describe_annotation, suggest
 __all__ = ["cmd_show", "option_rows", "show_game", "show_solver", "show_case"]
 
 #: The sign convention of zero-sum games, stated wherever a zero-sum game is shown.
-ZERO_SUM_CONVENTION = ("zero-sum: losses are minimised and payoffs maximised; a ZeroSumGame's `value` is the "
-                       "first player's loss (the second player's is −value), a matrix game's `payoff` is what "
-                       "the row player maximises (its loss is −payoff)")
+ZERO_SUM_CONVENTION = ("zero-sum: losses are minimised and payoffs maximised; a ZeroSumGame defines `value`, "
+                       "the first player's loss (the second player's is −value), or `payoff`, the first "
+                       "player's payoff; a matrix game's `payoff` is what the row player maximises (its loss "
+                       "is −payoff), so matrix(payoff=A) is the ZeroSumGame whose payoff is xᵀAy")
 
 
 def _meanings(doc: str | None) -> dict[str, str]:

@@ -3,6 +3,12 @@
 A game declares its players (ordered names and modules) and gives every player a loss at
 the joint parameters ``params = {player: {name: Tensor}}``. Losses are pure functions:
 no in-place changes and no hidden randomness (all noise comes in through ``batch``).
+
+Sign convention, everywhere in the toolkit: a **loss** is what its player minimises, a
+**payoff** what its player maximises (its loss is −payoff). A zero-sum game declares either
+the first player's loss (:meth:`ZeroSumGame.value`) or its payoff
+(:meth:`ZeroSumGame.payoff`, the convention of matrix games: ``games.make("matrix",
+payoff=A)`` is the game whose ``payoff`` is ``xᵀAy``).
 """
 from __future__ import annotations
 
@@ -90,8 +96,8 @@ class GameCapabilities:
     players
         The number of players, or ``None`` when it depends on the game's options.
     zero_sum
-        The players' losses sum to zero (a game may set an instance's record when this
-        depends on its options, e.g. a matrix game's payoffs).
+        The players' losses sum to zero, or to a constant (a game may set an instance's
+        record when this depends on its options, e.g. a matrix game's payoffs).
     vectorizable
         Its losses run under ``torch.func.vmap``, so ``--vectorize`` can stack seeds.
     verdict
@@ -226,17 +232,27 @@ class Game(abc.ABC):
 
 
 class ZeroSumGame(Game):
-    """Two-player zero-sum game declared by one value function.
+    """Two-player zero-sum game declared by one function: :meth:`value` or :meth:`payoff`.
 
-    The first player minimises :meth:`value`, the second maximises it (its loss is the
-    negative).
+    ``value`` is the first player's **loss**: the first player minimises it, the second
+    maximises it (``min_x max_y value``; the second player's loss is ``−value``). ``payoff``
+    is the first player's **payoff**, which it maximises (its loss is ``−payoff``): a
+    subclass whose ``payoff`` is ``xᵀAy`` is the game ``games.make("matrix", payoff=A)``.
+    Define one of the two.
     """
 
     capabilities = GameCapabilities(players=2, zero_sum=True)
 
-    @abc.abstractmethod
     def value(self, params: JointParams, batch: Any) -> Tensor:
-        """The first player's loss."""
+        """The first player's loss (``−payoff`` when the game defines :meth:`payoff`)."""
+        if type(self).payoff is ZeroSumGame.payoff:
+            raise GameContractError(f"{type(self).__name__} defines neither value (the first player's loss) "
+                                    "nor payoff (the first player's payoff); a ZeroSumGame defines one of them")
+        return -self.payoff(params, batch)
+
+    def payoff(self, params: JointParams, batch: Any) -> Tensor:
+        """The first player's payoff (``−value`` when the game defines :meth:`value`)."""
+        return -self.value(params, batch)
 
     def losses(self, params: JointParams, batch: Any) -> dict[str, Tensor]:
         v = self.value(params, batch)

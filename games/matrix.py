@@ -42,6 +42,10 @@ def _matrix(values: Sequence[Sequence[float]], what: str) -> np.ndarray:
 class MatrixGame(Game):
     """General-sum bimatrix game ``(A, B)``: row gets ``xᵀAy``, col gets ``xᵀBy``.
 
+    ``A`` and ``B`` are payoffs (maximised): each player's loss is minus its payoff. When
+    ``A + B`` is constant the game is zero-sum up to that constant (constant-sum), has the
+    equilibria of ``(A, −A)``, and its capability record says ``zero_sum``.
+
     Metrics: ``nash_conv`` (sum of best-response gains; 0 at a Nash equilibrium),
     ``row_payoff``, ``col_payoff`` and, when the game is zero-sum, ``distance_to_nash``
     (L2 distance of ``(x, y)`` to the LP equilibrium; meaningful when it is unique).
@@ -66,7 +70,9 @@ class MatrixGame(Game):
             "row": MixedStrategy(m, row_init_logits),
             "col": MixedStrategy(n, col_init_logits),
         }
-        self.zero_sum = bool(np.allclose(self.A, -self.B))
+        # constant-sum (B = c − A) is zero-sum up to the constant: the same equilibria
+        total = self.A + self.B
+        self.zero_sum = bool(np.allclose(total, total.flat[0]))
         self.capabilities = dataclasses.replace(type(self).capabilities, zero_sum=self.zero_sum)
         self._nash = zero_sum_nash(self.A) if self.zero_sum else None
         self._tensors: dict[tuple, tuple[Tensor, Tensor]] = {}
