@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_resume_and_compare(sub)
     _add_reporting(sub)
+    _add_sample_export(sub)
     return parser
 
 
@@ -125,6 +126,31 @@ def _add_reporting(sub) -> None:
     diagnose.add_argument("--seed", type=int, default=0)
     diagnose.add_argument("--out", help="where to save the eigenvalue plot (default diagnose-<game>.png)")
     diagnose.add_argument("--quiet", action="store_true", help="no progress bar (large games take minutes)")
+
+
+def _add_sample_export(sub) -> None:
+    """sample and export: commands that use a run's trained generator (arena/sampling.py)."""
+    sample = sub.add_parser(
+        "sample", help="draw samples from a run's trained generator (.npy or .pt, and a PNG)",
+        epilog="examples:\n  diffgames sample runs/mog-k5 -n 10000\n"
+               "  diffgames sample runs/mog-k5 -n 500 --step 1000 --seed 3 --out early.pt",
+        formatter_class=_FORMAT)
+    sample.add_argument("run_dir", help="a run directory (made by `diffgames run`)")
+    sample.add_argument("-n", type=int, required=True, help="number of samples")
+    sample.add_argument("--out", help="a .npy or .pt file (default RUN_DIR/samples-<step>.npy); the PNG goes next to it")
+    sample.add_argument("--step", type=int, help="use the checkpoint (or snapshot) at this step (default: the final one)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    sample.add_argument("--device", default=None, help="cpu or cuda (default: the run's device)")
+
+    export = sub.add_parser(
+        "export", help="write a trained player as a file plain PyTorch loads (torch.export .pt2, or TorchScript .pt)",
+        epilog="examples:\n  diffgames export runs/mog-k5\n"
+               "  diffgames export runs/mog-k5 --player discriminator --step 1000 --out disc.pt2",
+        formatter_class=_FORMAT)
+    export.add_argument("run_dir", help="a run directory (made by `diffgames run`)")
+    export.add_argument("--player", default="generator", help="the player to export (default generator)")
+    export.add_argument("--out", help="a .pt2 (torch.export) or .pt (TorchScript) file (default RUN_DIR/<player>-<step>.pt2)")
+    export.add_argument("--step", type=int, help="use the checkpoint (or snapshot) at this step (default: the final one)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,3 +74,33 @@ class GANGame(Game):
 
     def interaction_graph(self) -> nx.DiGraph:
         return complete_interaction_graph(self.player_names)
+
+    def generator_samples(self, params: JointParams, n: int, generator: torch.Generator,
+                          device: torch.device | str, chunk: int = 8192) -> Tensor:
+        """``n`` samples ``G(z)`` of the generator at ``params`` (detached, on ``device``).
+
+        ``z`` is the noise :meth:`sample` draws for the generator: ``N(0, I)`` rows of the
+        game's ``latent_size`` (or of the shape of ``sample()["z"]`` for a game without
+        one), drawn with ``generator`` on its own device in the parameters' dtype, then
+        moved to ``device``; ``chunk`` rows at a time, so memory stays bounded and
+        ``n ≤ chunk`` draws ``torch.randn(n, latent_size, generator=generator)`` in one
+        call. No autograd graph is recorded: a generator trained with any solver
+        (unrolled or not) costs one forward pass per sample.
+        """
+        weights = {k: v.to(device) for k, v in params["generator"].items()}
+        dtype = next(iter(weights.values())).dtype
+        latent = getattr(self, "latent_size", None)
+        if latent is not None:
+            shape: tuple[int, ...] = (int(latent),)
+        else:
+            shape = tuple(self.sample(torch.Generator().manual_seed(0), "cpu")["z"].shape[1:])
+        joint = {"generator": weights}
+        parts = []
+        with torch.no_grad():
+            for start in range(0, int(n), int(chunk)):
+                rows = min(int(chunk), int(n) - start)
+                z = torch.randn(rows, *shape, generator=generator, device=generator.device, dtype=dtype)
+                parts.append(self.call("generator", joint, z.to(device)))
+        if not parts:
+            raise ValueError(f"generator_samples needs n ≥ 1, got {n}")
+        return torch.cat(parts)
