@@ -6,13 +6,17 @@
 * :mod:`arena.stacked` — N copies of a game as one vmapped game;
 * :mod:`arena.vectorized` — several seeds of one game and solver as one batched run;
 * :mod:`arena.recorder` — what one seed's run writes to its run directory;
+* :mod:`arena.rundir` — the one rule for an existing run directory: keep, continue or refuse;
 * :mod:`arena.checkpoint` — atomic, checksummed checkpoints;
 * :mod:`arena.cases` — case files (TOML), validated with clear errors;
 * :mod:`arena.compare` — every solver × seed of a case, tables with confidence intervals, claims;
 * :mod:`arena.solver_table` — converged / cycled / diverged tables of solver comparisons;
 * :mod:`arena.plots` — metric curves and sample grids;
 * :mod:`arena.diagnose` — ``diffgames diagnose``: the game Jacobian at a point, in words and a figure;
+* :mod:`arena.show` — ``diffgames show``: a game's, solver's or case's options, capabilities, claims;
+* :mod:`arena.sampling` — ``diffgames sample`` and ``export``: a run's trained generator put to use;
 * :mod:`arena.parsing` — command-line values shared by the commands (seed lists, ``k=v``);
+* :mod:`arena.text` — numbers as the command line prints them;
 * :mod:`arena.commands` — the bodies of the CLI's commands;
 * :mod:`arena.cli` — the ``diffgames`` entry point: argument parsing, errors as one line.
 

@@ -1,4 +1,5 @@
-"""The ``diffgames`` command line: list, run, resume, compare, verify, plot, diagnose.
+"""The ``diffgames`` command line: list, show, run, resume, compare, verify, report, table, plot,
+diagnose, sample, export.
 
 Every error a user can cause ends in one line on stderr and exit code 2 (no traceback);
 an interrupted run exits 130 after saving a checkpoint and says how to resume.
