@@ -21,8 +21,10 @@ from solvers.extragradient import Extragradient
 from solvers.lola import LOLA, LookAheadOpponent
 from solvers.lookahead import Lookahead
 from solvers.optim import SGD, Adam, BaseOptimizer, make_optimizer
+from solvers.ridge import FollowTheRidge
 from solvers.sga import SGA
 from solvers.simple import Alternating, Optimistic, Simultaneous
+from solvers.stackelberg import Stackelberg
 from solvers.unrolled import Unrolled
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "register", "make", "available", "describe",
     "Simultaneous", "Alternating", "Optimistic", "Unrolled",
     "Extragradient", "Consensus", "SGA", "LookAheadOpponent", "LOLA", "CGD", "Lookahead",
+    "Stackelberg", "FollowTheRidge",
 ]
 
 _REGISTRY: Registry[Solver] = Registry("solver", entry_points="diffgames.solvers", contract=Solver)
@@ -49,5 +52,6 @@ def make(name: str, **options: Any) -> Solver:
 for _name, _solver in (("simultaneous", Simultaneous), ("alternating", Alternating), ("optimistic", Optimistic),
                       ("unrolled", Unrolled), ("extragradient", Extragradient), ("consensus", Consensus),
                       ("sga", SGA), ("lookahead-opponent", LookAheadOpponent), ("lola", LOLA), ("cgd", CGD),
-                      ("lookahead", Lookahead)):
+                      ("lookahead", Lookahead), ("stackelberg", Stackelberg),
+                      ("follow-the-ridge", FollowTheRidge)):
     register(_name, _solver.description)(_solver)
