@@ -331,7 +331,7 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         records.append(record)
     where = "Final metrics" if step is None else f"Metrics at step {step} (runs that reached it; 'runs' counts them)"
     text = (f"{where}: mean ± sample std over seeds [95% bootstrap CI of the mean]; diverged "
-            "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n")
+            "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n" + _made_with(results))
     out.mkdir(parents=True, exist_ok=True)
     stem = "comparison" if step is None else f"comparison-step{step}"
     (out / f"{stem}.md").write_text(text)
@@ -340,6 +340,17 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         writer.writeheader()
         writer.writerows(records)
     return text
+
+
+def _made_with(results: list[RunResult]) -> str:
+    """The provenance of the runs, stated once (each distinct one when they differ)."""
+    from diffgames.machine import provenance_line
+
+    lines = list(dict.fromkeys(provenance_line(r.summary["provenance"]) for r in results if "provenance" in r.summary))
+    if not lines:
+        return ""
+    return "\nMade with: " + lines[0] + "\n" if len(lines) == 1 else "\nMade with (differs between runs):\n" + "".join(
+        f"- {line}\n" for line in lines)
 
 
 def verify(case: Case, results: list[RunResult]) -> tuple[bool, str]:

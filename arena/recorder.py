@@ -18,6 +18,7 @@ import torch
 from arena.checkpoint import atomic_write_bytes, save_checkpoint
 from arena.config import RunConfig
 from diffgames.errors import ConfigError
+from diffgames.machine import SETTINGS_THAT_DECIDE, provenance
 from games.base import JointParams
 
 __all__ = ["SeedRecorder", "read_metrics", "read_summary", "write_json", "BOOKKEEPING_COLUMNS"]
@@ -80,12 +81,18 @@ class SeedRecorder:
         """Prepare the directory: a fresh run (``from_step=None``) empties the metrics and
         removes old checkpoints; a continued one drops the evaluations logged after its
         checkpoint by the interrupted process."""
+        now = provenance(self.config.device, self.config.dtype)
         if from_step is None:
             self.rows = []
             for old in self.checkpoints.glob("*.pt"):
                 old.unlink()
         else:
             self.rows = [r for r in read_metrics(self.out) if r["step"] <= from_step]
+            before = read_summary(self.out).get("provenance", {})
+            changed = [f"{k}: {before.get(k)} → {now[k]}" for k in SETTINGS_THAT_DECIDE if before and before.get(k) != now[k]]
+            if changed:  # floating-point reductions differ: no longer bit-identical to one uninterrupted run
+                self.summary["continued_under"] = {"from_step": from_step, "changed": changed, "before": before}
+        self.summary["provenance"] = now
         (self.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.rows))
         self.config.save(self.out / "config.toml")
 

@@ -142,10 +142,32 @@ def show_case(path: Path) -> str:
     return "\n".join(lines)
 
 
+def show_run(run_dir: Path) -> str:
+    """A run directory: what ran, how far it got, and what decided its numbers."""
+    from arena.config import RunConfig
+    from arena.recorder import read_summary
+    from diffgames.machine import provenance_line
+
+    config, summary = RunConfig.load(run_dir / "config.toml"), read_summary(run_dir)
+    lines = [f"run {run_dir}: {config.game} × {config.solver} ({config.label}), seed {config.seed}",
+             f"status: {summary.get('status', 'unknown')} at step {summary.get('final_step', '–')} of {config.steps}"]
+    if "provenance" in summary:
+        lines.append("made with: " + provenance_line(summary["provenance"]))
+    else:
+        lines.append("made with: not recorded (a run written before runs recorded their provenance)")
+    if "continued_under" in summary:
+        c = summary["continued_under"]
+        lines.append(f"continued from step {c['from_step']} under other settings ({'; '.join(c['changed'])}): "
+                     "not bit-identical to one uninterrupted run")
+    return "\n".join(lines)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     name = args.name
     sections = []
     path = Path(name)
+    if (path / "config.toml").is_file():
+        sections.append(show_run(path))
     if path.suffix == ".toml" and path.exists():
         sections.append(show_case(path))
     if name in games.available():
@@ -157,7 +179,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         sections.append(show_case(find_case(name)))
     if not sections:
         known = [*games.available(), *solvers.available(), *cases]
-        raise ConfigError(f"no game, solver or case named {name!r}.{suggest(name, known)} "
+        raise ConfigError(f"no game, solver, case or run directory named {name!r}.{suggest(name, known)} "
                           "See `diffgames list` for the names.")
     print("\n\n".join(sections))
     return 0
