@@ -142,6 +142,30 @@ class Bench:
             f"{100 * fits['peak'][2]:.1f}%), saved-for-backward {fits['saved'][0] / 2**20:.2f} MiB/step + "
             f"{fits['saved'][1] / 2**20:.1f} MiB (max residual {100 * fits['saved'][2]:.1f}%)."]
 
+    def checkpointed(self, ks: list[int]) -> None:
+        """Peak memory and time of the unrolled step with the whole unroll kept and with
+        the followers stored every ⌈√K⌉ steps (``checkpoint_every``)."""
+        import math
+
+        game, batch, params = self.game, self.batch, self.params
+        self.memory_rows = []
+        for K in ks:
+            every = math.ceil(math.sqrt(K))
+            plain = solvers.make("unrolled", unroll_steps=K)
+            kept = solvers.make("unrolled", unroll_steps=K, checkpoint_every=every)
+            state = plain.init(game, params)
+            fns = {"plain": lambda: plain.step(game, params, state, batch),
+                   "checkpointed": lambda: kept.step(game, params, state, batch)}
+            peaks = {name: peak_memory(fn, self.device) for name, fn in fns.items()}
+            s = self.time(fns, repeats=3)
+            rel = _rel(fns["checkpointed"]()[0]["generator"], fns["plain"]()[0]["generator"])
+            self.memory_rows.append([str(K), str(every), f"{peaks['plain'] / 2**20:.1f}",
+                                     f"{peaks['checkpointed'] / 2**20:.1f}",
+                                     f"**{peaks['checkpointed'] / peaks['plain']:.2f}×**",
+                                     f"{1000 * s['plain'].median(self.clock):.0f}",
+                                     f"{1000 * s['checkpointed'].median(self.clock):.0f}",
+                                     _fmt_ratio(ratio(s["checkpointed"], s["plain"], self.clock)), f"{rel:.1e}"])
+
     def first_vs_second(self, ks: list[int]) -> None:
         game, batch, params = self.game, self.batch, self.params
         for K in ks:
@@ -237,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if do_compile:
         bench.compiled(args.compile_mode)
     bench.unroll_sweep([1, 5, 10, 20])
+    bench.checkpointed([5, 20] if args.quick else [5, 20, 50, 100])
     bench.seeds([4, 16], max(3, repeats // 2))
     clock_note = "CPU = process CPU time, less disturbed by other load than wall time" if device.type == "cpu" else ""
     text = "\n\n".join([
@@ -249,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
             "GFLOP: matrix products only (FlopCounterMode), forward and backward; GFLOP/s on the "
             f"{bench.clock} clock. Peak: bytes allocated during the step above its start (profiler "
             "memory events on CPU, max_memory_allocated on CUDA); saved: distinct storages autograd saves for backward."]),
+        "## Memory-bounded unrolling (`checkpoint_every=⌈√K⌉`) vs the whole unroll kept",
+        _table(["K", "S", "peak MiB, kept", "peak MiB, checkpointed", "memory ratio", f"{bench.clock} ms, kept",
+                f"{bench.clock} ms, checkpointed", "time ratio", "G params rel. diff"], bench.memory_rows),
         "## N seeds at once (arena.vectorized) vs one after another: per-seed throughput",
         _table(["solver", "N", "one seed ms", "N seeds ms", "speed-up (wall)", "speed-up (CPU)", "target"], bench.seed_rows),
         f"_Total benchmark time {time.perf_counter() - started:.0f} s._",

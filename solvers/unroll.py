@@ -35,13 +35,15 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.func import grad as func_grad
+# torch.utils._pytree: the pytree flattening torch.func itself uses (no public alias in torch 2.x)
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from diffgames.trees import flatten, unflatten
 from games.base import Game, JointParams, checked_losses
 from solvers.base import detach_losses, zeros_where_none
 from solvers.optim import SGD, Adam, BaseOptimizer
 
-__all__ = ["reference_leader_gradient", "unroll_autograd", "unroll_func", "leader_gradient_higher"]
+__all__ = ["reference_leader_gradient", "unroll_autograd", "unroll_checkpointed", "unroll_func", "leader_gradient_higher"]
 
 Optimizers = dict[str, BaseOptimizer]
 
@@ -173,6 +175,96 @@ def unroll_autograd(game: Game, params: JointParams, state: dict[str, Any], batc
         for i, leader in enumerate(leaders):
             grads[leader] = _grads(final[leader], leader_leaves[leader], create_graph=False,
                                    retain_graph=i < len(leaders) - 1)
+    return grads, start_losses
+
+
+def unroll_checkpointed(game: Game, params: JointParams, state: dict[str, Any], batch: Any, leaders: list[str],
+                        followers: list[str], opts: Optimizers, unroll_steps: int,
+                        every: int) -> tuple[dict[str, dict[str, Tensor]], dict[str, Tensor]]:
+    """:func:`unroll_autograd` (second order) storing the followers only every ``every``
+    steps: the forward unroll keeps no graph, and the backward pass recomputes one segment
+    of ``every`` steps at a time, with its graph, to carry the adjoint of the followers'
+    parameters and optimizer state back to the segment's start (reverse-mode
+    checkpointing, Griewank & Walther 2008, Ch. 12). Peak memory: one segment's graph plus
+    ``K / every`` stored follower states — about ``√K`` with ``every ≈ √K`` — for about one
+    more forward pass of the unroll. Same values as :func:`unroll_autograd` up to the order
+    of the floating-point sums."""
+    if unroll_steps < 1 or every < 1:
+        raise ValueError("unroll_checkpointed needs unroll_steps ≥ 1 and every ≥ 1")
+    flats = {f: _Flat(params[f]) for f in followers if _Flat.applies(opts[f], params[f])}
+
+    def leaves_of(f: str, var: Any) -> dict[str, Tensor]:
+        return {"flat": var} if f in flats else var
+
+    def run(leader_leaves: JointParams, var: dict, states: dict, steps: int, graph: bool):
+        """``steps`` follower steps from ``(var, states)``; the first step's grads and losses.
+        The leaders' forward passes are reused within the segment only, so that no
+        segment's graph outlives its backward pass."""
+        with game.reusing_forward(leaders):
+            return _segment(leader_leaves, var, states, steps, graph)
+
+    def _segment(leader_leaves: JointParams, var: dict, states: dict, steps: int, graph: bool):
+        first = None
+        for _ in range(steps):
+            current = {**params, **leader_leaves, **{f: flats[f].unflatten(var[f]) if f in flats else var[f]
+                                                     for f in followers}}
+            losses = checked_losses(game, current, batch)
+            fgrads = {f: _grads(losses[f], leaves_of(f, var[f]), create_graph=graph, retain_graph=True)
+                      for f in followers}
+            first = first or (losses, fgrads)
+            for f in followers:
+                new, states[f] = opts[f].update(fgrads[f], states[f], leaves_of(f, var[f]))
+                var[f] = new["flat"] if f in flats else new
+            if not graph:  # keep nothing of this step's graph
+                var = {f: tree_map(lambda v: v.detach().requires_grad_(), var[f]) for f in followers}
+                states = {f: tree_map(lambda v: v.detach() if isinstance(v, Tensor) else v, states[f])
+                          for f in followers}
+        return var, states, first
+
+    def fresh(carry: Any) -> tuple[Any, list[Tensor]]:
+        """A copy of ``carry`` whose floating tensors are new leaves; those leaves, in order."""
+        leaves, spec = tree_flatten(carry)
+        copied = [v.detach().requires_grad_(v.is_floating_point()) if isinstance(v, Tensor) else v for v in leaves]
+        return tree_unflatten(copied, spec), [v for v in copied if isinstance(v, Tensor) and v.requires_grad]
+
+    def differentiable(carry: Any) -> list[Tensor | None]:
+        """The carry's tensors at the positions :func:`fresh` makes leaves."""
+        return [v for v in tree_flatten(carry)[0] if isinstance(v, Tensor) and v.is_floating_point()]
+
+    with torch.enable_grad():
+        fixed_leaders = {p: _leaves(params[p], False) for p in leaders}
+        var = {f: flatten(params[f]).detach().requires_grad_() if f in flats else _leaves(params[f]) for f in followers}
+        states = {f: flats[f].flatten_state(state["opt"][f]) if f in flats else state["opt"][f] for f in followers}
+        boundaries = []  # the followers and their optimizer states at the start of each segment
+        for start in range(0, unroll_steps, every):
+            boundaries.append((min(every, unroll_steps - start), (var, states)))
+            var, states, first = run(fixed_leaders, dict(var), dict(states), boundaries[-1][0], False)
+            if start == 0:
+                start_losses = detach_losses(first[0])
+                grads = {f: {n: g.detach() for n, g in (flats[f].unflatten(first[1][f]["flat"]) if f in flats
+                                                         else first[1][f]).items()} for f in followers}
+        for leader in leaders:
+            lead = {p: _leaves(params[p], p == leader) for p in leaders}
+            (final_var, _), ins = fresh((var, states))
+            current = {**params, **lead, **{f: flats[f].unflatten(final_var[f]) if f in flats else final_var[f]
+                                            for f in followers}}
+            out = torch.autograd.grad(checked_losses(game, current, batch)[leader], [*lead[leader].values(), *ins],
+                                      allow_unused=True)
+            n = len(lead[leader])
+            total, adjoint = list(zeros_where_none(out[:n], lead[leader]).values()), list(out[n:])
+            for steps, carry in reversed(boundaries):  # the adjoint of each segment's start, last segment first
+                lead = {p: _leaves(params[p], p == leader) for p in leaders}
+                (var_in, states_in), ins = fresh(carry)
+                var_out, states_out, _ = run(lead, dict(var_in), dict(states_in), steps, True)
+                pairs = [(o, a) for o, a in zip(differentiable((var_out, states_out)), adjoint)
+                         if a is not None and o.requires_grad]
+                if not pairs:
+                    break  # nothing flows further back
+                got = torch.autograd.grad([o for o, _ in pairs], [*lead[leader].values(), *ins], [a for _, a in pairs],
+                                          allow_unused=True)
+                total = [t if g is None else t + g for t, g in zip(total, got[:n])]
+                adjoint = list(got[n:])
+            grads[leader] = {k: g.detach() for k, g in zip(params[leader], total)}
     return grads, start_losses
 
 

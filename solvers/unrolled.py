@@ -17,7 +17,7 @@ from diffgames.errors import ConfigError
 from games.base import Game, JointParams
 from solvers.base import OptimizersOption, Solver, SolverCapabilities, StepFn, functional_gradient, player_gradients
 from solvers.optim import BaseOptimizer
-from solvers.unroll import leader_gradient_higher, unroll_autograd, unroll_func
+from solvers.unroll import leader_gradient_higher, unroll_autograd, unroll_checkpointed, unroll_func
 
 __all__ = ["Unrolled"]
 
@@ -50,6 +50,12 @@ class Unrolled(Solver):
         bias correction, torch.optim.Adam after).
     leaders
         The players that look ahead; every other player is a follower.
+    checkpoint_every
+        ``S ≥ 1``: keep the followers only every ``S`` unroll steps and recompute the rest
+        in the backward pass (:func:`solvers.unroll.unroll_checkpointed`): the same
+        gradient (float64: within 1e-10), peak memory growing like ``K / S + S`` instead of
+        ``K`` (``S ≈ √K``), for about one more forward pass of the unroll. ``None`` (default):
+        keep the whole unroll. Second order, ``backend="func"``, eager steps only.
     """
 
     description = "unrolled lookahead of the followers' optimizer (Metz et al. 2016)"
@@ -62,6 +68,7 @@ class Unrolled(Solver):
         second_order: bool = True,
         backend: Literal["func", "higher"] = "func",
         leaders: Sequence[str] | str | None = None,
+        checkpoint_every: int | None = None,
         optimizers: OptimizersOption = None,
     ):
         super().__init__(optimizers=optimizers)
@@ -73,6 +80,11 @@ class Unrolled(Solver):
         self.second_order = bool(second_order)
         self.backend = backend
         self.leaders = [leaders] if isinstance(leaders, str) else (None if leaders is None else list(leaders))
+        if checkpoint_every is not None and (checkpoint_every < 1 or backend != "func" or not second_order):
+            raise ConfigError("unrolled: checkpoint_every must be an integer ≥ 1, with backend='func' and "
+                              f"second_order=True (got {checkpoint_every!r}, {backend!r}, {second_order!r}); "
+                              "a first-order unroll keeps no graph through the followers anyway")
+        self.checkpoint_every = checkpoint_every
         if backend == "higher":  # no torch.func step: higher's optimizers are not functional
             self.capabilities = SolverCapabilities(vectorizable=True, compilable=False)
 
@@ -80,6 +92,8 @@ class Unrolled(Solver):
         opts: dict[str, Any] = {"unroll_steps": self.unroll_steps, "second_order": self.second_order, "backend": self.backend}
         if self.leaders is not None:
             opts["leaders"] = self.leaders
+        if self.checkpoint_every is not None:
+            opts["checkpoint_every"] = self.checkpoint_every
         return opts
 
     def roles(self, game: Game) -> tuple[list[str], list[str]]:
@@ -94,7 +108,10 @@ class Unrolled(Solver):
 
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
         opts = self.optimizers(game)
-        if self.unroll_steps > 0 and self.backend == "func":
+        if self.unroll_steps > 0 and self.checkpoint_every is not None:
+            grads, losses = unroll_checkpointed(game, params, state, batch, *self.roles(game), opts,
+                                                self.unroll_steps, self.checkpoint_every)
+        elif self.unroll_steps > 0 and self.backend == "func":
             grads, losses = unroll_autograd(game, params, state, batch, *self.roles(game), opts,
                                             self.unroll_steps, self.second_order)
         else:

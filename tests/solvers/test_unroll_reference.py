@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import solvers
+from diffgames.errors import ConfigError
 from arena.stacked import StackedGame, stack_trees
 from solvers import SGD, Adam
 from solvers.unroll import leader_gradient_higher, reference_leader_gradient, unroll_autograd, unroll_func
@@ -103,3 +104,27 @@ def test_the_stacked_step_uses_each_seeds_reference_gradient(tiny_gan):
             moved = {k: expected[p][k] - seeds[s][p][k] for k in expected[p]}
             error = {k: out[p][k][s] - expected[p][k] for k in expected[p]}
             assert float(_flat(error).norm()) <= 1e-10 * float(_flat(moved).norm()), (s, p)
+
+
+@pytest.mark.parametrize("K, every", [(1, 1), (7, 1), (7, 3), (20, 4), (20, 20)])
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_checkpointed_unrolling_equals_the_reference(tiny_gan, name, K, every):
+    """Storing the followers every few steps and recomputing the rest keeps the gradient."""
+    from solvers.unroll import unroll_checkpointed
+
+    game, solver, params, state, batch, opts = _setup(tiny_gan, OPTIMIZERS[name], K)
+    reference = reference_leader_gradient(game, params, state, batch, "gen", ["disc"], opts, K)
+    grads, losses = unroll_checkpointed(game, params, state, batch, ["gen"], ["disc"], opts, K, every)
+    assert _rel(grads["gen"], reference) <= 1e-10
+    plain, plain_losses = unroll_autograd(game, params, state, batch, ["gen"], ["disc"], opts, K, True)
+    assert all(torch.equal(grads["disc"][k], plain["disc"][k]) for k in plain["disc"])
+    assert all(torch.equal(losses[p], plain_losses[p]) for p in losses)
+
+
+def test_the_checkpointed_solver_steps_like_the_plain_one(tiny_gan):
+    game, solver, params, state, batch, opts = _setup(tiny_gan, OPTIMIZERS["adam"], 6)
+    checkpointed = solvers.make("unrolled", unroll_steps=6, checkpoint_every=2, optimizers=OPTIMIZERS["adam"])
+    a, b = solver.step(game, params, state, batch)[0], checkpointed.step(game, params, state, batch)[0]
+    assert all(_rel(a[p], b[p]) <= 1e-10 for p in a)
+    with pytest.raises(ConfigError, match="checkpoint_every"):
+        solvers.make("unrolled", checkpoint_every=2, second_order=False)
