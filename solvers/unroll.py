@@ -178,6 +178,18 @@ def unroll_autograd(game: Game, params: JointParams, state: dict[str, Any], batc
     return grads, start_losses
 
 
+def _fresh(carry: Any) -> tuple[Any, list[Tensor]]:
+    """A copy of ``carry`` whose floating tensors are new leaves; those leaves, in order."""
+    leaves, spec = tree_flatten(carry)
+    copied = [v.detach().requires_grad_(v.is_floating_point()) if isinstance(v, Tensor) else v for v in leaves]
+    return tree_unflatten(copied, spec), [v for v in copied if isinstance(v, Tensor) and v.requires_grad]
+
+
+def _floats(carry: Any) -> list[Tensor]:
+    """The carry's tensors at the positions :func:`_fresh` makes leaves."""
+    return [v for v in tree_flatten(carry)[0] if isinstance(v, Tensor) and v.is_floating_point()]
+
+
 def unroll_checkpointed(game: Game, params: JointParams, state: dict[str, Any], batch: Any, leaders: list[str],
                         followers: list[str], opts: Optimizers, unroll_steps: int,
                         every: int) -> tuple[dict[str, dict[str, Tensor]], dict[str, Tensor]]:
@@ -221,16 +233,6 @@ def unroll_checkpointed(game: Game, params: JointParams, state: dict[str, Any], 
                           for f in followers}
         return var, states, first
 
-    def fresh(carry: Any) -> tuple[Any, list[Tensor]]:
-        """A copy of ``carry`` whose floating tensors are new leaves; those leaves, in order."""
-        leaves, spec = tree_flatten(carry)
-        copied = [v.detach().requires_grad_(v.is_floating_point()) if isinstance(v, Tensor) else v for v in leaves]
-        return tree_unflatten(copied, spec), [v for v in copied if isinstance(v, Tensor) and v.requires_grad]
-
-    def differentiable(carry: Any) -> list[Tensor | None]:
-        """The carry's tensors at the positions :func:`fresh` makes leaves."""
-        return [v for v in tree_flatten(carry)[0] if isinstance(v, Tensor) and v.is_floating_point()]
-
     with torch.enable_grad():
         fixed_leaders = {p: _leaves(params[p], False) for p in leaders}
         var = {f: flatten(params[f]).detach().requires_grad_() if f in flats else _leaves(params[f]) for f in followers}
@@ -245,7 +247,7 @@ def unroll_checkpointed(game: Game, params: JointParams, state: dict[str, Any], 
                                                          else first[1][f]).items()} for f in followers}
         for leader in leaders:
             lead = {p: _leaves(params[p], p == leader) for p in leaders}
-            (final_var, _), ins = fresh((var, states))
+            (final_var, _), ins = _fresh((var, states))
             current = {**params, **lead, **{f: flats[f].unflatten(final_var[f]) if f in flats else final_var[f]
                                             for f in followers}}
             out = torch.autograd.grad(checked_losses(game, current, batch)[leader], [*lead[leader].values(), *ins],
@@ -254,9 +256,9 @@ def unroll_checkpointed(game: Game, params: JointParams, state: dict[str, Any], 
             total, adjoint = list(zeros_where_none(out[:n], lead[leader]).values()), list(out[n:])
             for steps, carry in reversed(boundaries):  # the adjoint of each segment's start, last segment first
                 lead = {p: _leaves(params[p], p == leader) for p in leaders}
-                (var_in, states_in), ins = fresh(carry)
+                (var_in, states_in), ins = _fresh(carry)
                 var_out, states_out, _ = run(lead, dict(var_in), dict(states_in), steps, True)
-                pairs = [(o, a) for o, a in zip(differentiable((var_out, states_out)), adjoint)
+                pairs = [(o, a) for o, a in zip(_floats((var_out, states_out)), adjoint)
                          if a is not None and o.requires_grad]
                 if not pairs:
                     break  # nothing flows further back
