@@ -1,5 +1,5 @@
 """The ``diffgames`` command line: list, show, run, resume, compare, verify, report, table, plot,
-diagnose, sample, export.
+diagnose, sample, export, limit.
 
 Every error a user can cause ends in one line on stderr and exit code 2 (no traceback);
 an interrupted run exits 130 after saving a checkpoint and says how to resume.
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_resume_and_compare(sub)
     _add_reporting(sub)
     _add_sample_export(sub)
+    _add_limit(sub)
     return parser
 
 
@@ -152,6 +153,33 @@ def _add_sample_export(sub) -> None:
     export.add_argument("--player", default="generator", help="the player to export (default generator)")
     export.add_argument("--out", help="a .pt2 (torch.export) or .pt (TorchScript) file (default RUN_DIR/<player>-<step>.pt2)")
     export.add_argument("--step", type=int, help="use the checkpoint (or snapshot) at this step (default: the final one)")
+
+
+def _add_limit(sub) -> None:
+    """limit: the unrolled gradient against K beside the Stackelberg one (arena/limit.py)."""
+    limit = sub.add_parser(
+        "limit", help="unrolled gradient (Metz et al. Eq. 13) vs K: second term, distance to the Stackelberg gradient",
+        epilog="examples:\n  diffgames limit --game dirac-gan --game-opt r1=1 "
+               "--vary generator_loss=zero-sum,non-saturating --ks 0,1,5,20,100\n"
+               "  diffgames limit --game analysis.unrolling_limit:QuadraticLeaderFollower "
+               "--vary leader_loss=zero-sum,general-sum --out runs/limit",
+        formatter_class=_FORMAT)
+    spec = {"dest": "limit_spec", "action": "append"}
+    limit.add_argument("--game", metavar="NAME", type=lambda s: ("game", s), required=True, **spec,
+                       help="a two-player game with a strongly convex follower (repeatable)")
+    limit.add_argument("--game-opt", metavar="K=V", type=lambda s: ("opt", s), **spec,
+                       help="an option of the --game before it")
+    limit.add_argument("--vary", metavar="K=V1,V2", type=lambda s: ("vary", s), **spec,
+                       help="one line per value of this option of the --game before it")
+    limit.add_argument("--ks", default="0,1,2,5,10,20,50,100", help="unrolling lengths K (default 0,1,2,5,10,20,50,100)")
+    limit.add_argument("--lr", type=float, default=0.1, help="the follower's SGD step (default 0.1)")
+    limit.add_argument("--seed", type=int, default=0, help="the initial point and the batch (default 0)")
+    limit.add_argument("--start", choices=("point", "optimum"), default="point",
+                       help="unroll from the initial follower (default) or from its optimum")
+    limit.add_argument("--damping", type=float, default=0.0, help="λ of the Stackelberg solve (default 0)")
+    limit.add_argument("--optimum-steps", type=int, default=200_000,
+                       help="most follower steps to reach its optimum (default 200000)")
+    limit.add_argument("--out", default="limit", help="folder for the CSV, markdown table and figure (default ./limit)")
 
 
 def main(argv: list[str] | None = None) -> int:

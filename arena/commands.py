@@ -17,6 +17,7 @@ from arena.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>
 from arena.text import number
 from diffgames.registry import absolute_location
 from arena.sampling import cmd_export, cmd_sample  # noqa: F401  (the CLI dispatches cmd_<command>)
+from arena.limit import cmd_limit  # noqa: F401  (the CLI dispatches cmd_<command>)
 from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]

@@ -155,6 +155,13 @@ class DiracGAN(Game):
     ``(γ/2)·E_{p_D}‖∇_x D_ψ(x)‖² = (γ/2)ψ²`` (closed form: ``∇_x D_ψ = ψ``), which makes
     the equilibrium locally attracting for simultaneous GD with small steps (Thm. 4.1).
 
+    ``generator_loss``: ``"saturating"`` (default) — the generator minimises ``L``, the R1
+    penalty being the discriminator's alone; ``"zero-sum"`` — it minimises the negated
+    discriminator loss ``L − (γ/2)ψ²`` (the same gradient in θ; the game is then exactly
+    zero-sum, also when ``r1 > 0``; equal to ``"saturating"`` when ``r1 = 0``);
+    ``"non-saturating"`` — it minimises ``−f(−ψθ)`` (for ``objective="gan"``
+    ``softplus(ψθ) = −log σ(−ψθ)``, the −log D trick of Goodfellow et al. 2014, Sec. 3).
+
     Players ``generator`` and ``discriminator``, each a one-entry :class:`Vector` starting
     at ``theta_init`` / ``psi_init`` (default 1, 1). Metrics: ``distance_to_equilibrium``
     ``= sqrt(θ² + ψ²)``, ``theta``, ``psi``.
@@ -170,11 +177,16 @@ class DiracGAN(Game):
         psi_init: float = 1.0,
         r1: float = 0.0,
         objective: Literal["gan", "wgan"] = "gan",
+        generator_loss: Literal["saturating", "zero-sum", "non-saturating"] = "saturating",
     ):
         self.r1 = finite_number(r1, "dirac-gan: r1", 0.0)
         if objective not in ("gan", "wgan"):
             raise ConfigError(f"dirac-gan: objective must be 'gan' or 'wgan', got {objective!r}")
+        if generator_loss not in ("saturating", "zero-sum", "non-saturating"):
+            raise ConfigError("dirac-gan: generator_loss must be 'saturating', 'zero-sum' or 'non-saturating', "
+                              f"got {generator_loss!r}")
         self.objective = objective
+        self.generator_loss = generator_loss
         self.players = {
             "generator": Vector(1, [finite_number(theta_init, "dirac-gan: theta_init")]),
             "discriminator": Vector(1, [finite_number(psi_init, "dirac-gan: psi_init")]),
@@ -193,7 +205,15 @@ class DiracGAN(Game):
     def losses(self, params: JointParams, batch: Any = None) -> dict[str, Tensor]:
         v = self.value(params)
         psi = self.call("discriminator", params)[0]
-        return {"generator": v, "discriminator": -v + 0.5 * self.r1 * psi**2}
+        d_loss = -v + 0.5 * self.r1 * psi**2
+        if self.generator_loss == "zero-sum":
+            g_loss = -d_loss
+        elif self.generator_loss == "non-saturating":
+            theta = self.call("generator", params)[0]
+            g_loss = -self._f(-psi * theta)
+        else:
+            g_loss = v
+        return {"generator": g_loss, "discriminator": d_loss}
 
     def evaluate(self, params: JointParams, generator: torch.Generator | None = None) -> dict[str, float]:
         theta = float(params["generator"]["value"][0])
@@ -344,9 +364,11 @@ def dirac_gan(
     psi_init: float = 1.0,
     r1: float = 0.0,
     objective: Literal["gan", "wgan"] = "gan",
+    generator_loss: Literal["saturating", "zero-sum", "non-saturating"] = "saturating",
 ) -> DiracGAN:
-    """Dirac-GAN; ``r1`` is the R1 penalty weight γ on the discriminator."""
-    return DiracGAN(theta_init, psi_init, r1, objective)
+    """Dirac-GAN; ``r1`` is the R1 penalty weight γ on the discriminator, ``generator_loss``
+    ``"saturating"`` (default), ``"zero-sum"`` or ``"non-saturating"``."""
+    return DiracGAN(theta_init, psi_init, r1, objective, generator_loss)
 
 
 def letcher(x_init: float = 1.0, y_init: float = 1.0) -> Letcher:
