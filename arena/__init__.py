@@ -13,6 +13,7 @@
 * :mod:`arena.solver_table` — converged / cycled / diverged tables of solver comparisons;
 * :mod:`arena.plots` — metric curves and sample grids;
 * :mod:`arena.diagnose` — ``diffgames diagnose``: the game Jacobian at a point, in words and a figure;
+* :mod:`arena.limit` — ``diffgames limit``: the unrolled gradient against K beside the plain and Stackelberg ones;
 * :mod:`arena.show` — ``diffgames show``: a game's, solver's or case's options, capabilities, claims;
 * :mod:`arena.sampling` — ``diffgames sample`` and ``export``: a run's trained generator put to use;
 * :mod:`arena.parsing` — command-line values shared by the commands (seed lists, ``k=v``);

@@ -2,6 +2,8 @@
 record, and for a case its solvers, seeds and claims."""
 from __future__ import annotations
 
+import re
+
 from arena.cli import main
 from arena.show import option_rows
 from games.mog import MixtureOfGaussians
@@ -15,7 +17,7 @@ def _show(name, capsys) -> str:
 def test_show_a_game(capsys):
     text = _show("mog", capsys)
     assert "game mog:" in text and "players: generator, discriminator" in text
-    assert "layout          'ring' | 'grid' = 'ring'" in text
+    assert re.search(r"layout +'ring' \| 'grid' = 'ring'", text)
     assert "Number of modes; default 8 (ring) or 25 (grid)." in text
     assert "vectorizable: True" in text and "zero_sum: False" in text
 
@@ -29,7 +31,7 @@ def test_show_a_zero_sum_game_states_the_sign_convention_and_the_seed_note(capsy
 
 def test_show_a_solver(capsys):
     text = _show("unrolled", capsys)
-    assert "unroll_steps  int = 5" in text and "the number of follower steps unrolled" in text
+    assert re.search(r"unroll_steps +int = 5", text) and "the number of follower steps unrolled" in text
     assert "compilable: True" in text and "players: any" in text
     assert "players: 2" in _show("cgd", capsys) and "own_step_size: True" in _show("cgd", capsys)
 
