@@ -15,7 +15,7 @@ from torch import Tensor
 
 from games.base import Game, GameCapabilities, JointParams, Verdict, complete_interaction_graph
 from diffgames.errors import ConfigError
-from diffgames.metrics.nash import nash_conv_bimatrix, zero_sum_nash
+from diffgames.metrics.nash import bimatrix_equilibria, nash_conv_bimatrix, zero_sum_nash
 from players import MixedStrategy
 
 __all__ = [
@@ -46,9 +46,25 @@ class MatrixGame(Game):
     ``A + B`` is constant the game is zero-sum up to that constant (constant-sum), has the
     equilibria of ``(A, −A)``, and its capability record says ``zero_sum``.
 
-    Metrics: ``nash_conv`` (sum of best-response gains; 0 at a Nash equilibrium),
-    ``row_payoff``, ``col_payoff`` and, when the game is zero-sum, ``distance_to_nash``
-    (L2 distance of ``(x, y)`` to the LP equilibrium; meaningful when it is unique).
+    Metrics: ``nash_conv`` (sum of best-response gains; 0 at a Nash equilibrium; needs
+    no equilibrium), ``row_payoff``, ``col_payoff`` and ``distance_to_nash``: when the
+    game is zero-sum, the L2 distance of ``(x, y)`` to the LP equilibrium (meaningful when
+    it is unique); for a general-sum game with ``distance_to_nash=True``, the L2 distance
+    to the *nearest* of the equilibria :meth:`equilibria` finds (Nashpy's support
+    enumeration or Lemke–Howson, :func:`diffgames.metrics.nash.bimatrix_equilibria`).
+    The equilibria of a general-sum game are computed lazily, when first needed, so that
+    building a game stays cheap; ``distance_to_nash`` is off by default for general-sum
+    games since enumerating supports grows exponentially with the number of actions.
+
+    Parameters
+    ----------
+    row_payoff, col_payoff
+        ``A`` and ``B`` (payoffs), of one shape ``m × n``.
+    row_init_logits, col_init_logits
+        The players' starting logits (default: zeros, uniform play).
+    distance_to_nash
+        General-sum games: report ``distance_to_nash`` (distance to the nearest
+        equilibrium). Zero-sum games always report it (from the LP).
     """
 
     description = "two-player bimatrix game from payoff matrices"
@@ -60,6 +76,7 @@ class MatrixGame(Game):
         col_payoff: Sequence[Sequence[float]],
         row_init_logits: Sequence[float] | None = None,
         col_init_logits: Sequence[float] | None = None,
+        distance_to_nash: bool = False,
     ):
         self.A = _matrix(row_payoff, "row_payoff")
         self.B = _matrix(col_payoff, "col_payoff")
@@ -75,6 +92,10 @@ class MatrixGame(Game):
         self.zero_sum = bool(np.allclose(total, total.flat[0]))
         self.capabilities = dataclasses.replace(type(self).capabilities, zero_sum=self.zero_sum)
         self._nash = zero_sum_nash(self.A) if self.zero_sum else None
+        if not isinstance(distance_to_nash, bool):
+            raise ConfigError(f"distance_to_nash must be true or false, got {distance_to_nash!r}")
+        self._report_distance = self.zero_sum or distance_to_nash
+        self._equilibria: list[tuple[np.ndarray, np.ndarray]] | None = None  # computed when first needed
         self._tensors: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def _payoffs(self, like: Tensor) -> tuple[Tensor, Tensor]:
@@ -104,11 +125,27 @@ class MatrixGame(Game):
         if self._nash is not None:
             xs, ys, _ = self._nash
             metrics["distance_to_nash"] = float(np.sqrt(((x - xs) ** 2).sum() + ((y - ys) ** 2).sum()))
+        elif self._report_distance:
+            distances = [np.sqrt(((x - xs) ** 2).sum() + ((y - ys) ** 2).sum()) for xs, ys in self.equilibria()]
+            metrics["distance_to_nash"] = float(min(distances)) if distances else float("nan")
         return metrics
 
     def metric_names(self) -> tuple[str, ...]:
         names = ("nash_conv", "row_payoff", "col_payoff")
-        return names + (("distance_to_nash",) if self.zero_sum else ())
+        return names + (("distance_to_nash",) if self._report_distance else ())
+
+    def equilibria(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The Nash equilibria ``(x, y)`` of ``(A, B)`` that Nashpy finds, computed on first call.
+
+        Support enumeration for ``m·n ≤ 64``, Lemke–Howson otherwise
+        (:func:`diffgames.metrics.nash.bimatrix_equilibria`, which warns with a
+        ``RuntimeWarning`` when the game is degenerate). For every game, zero-sum ones
+        included; the zero-sum metrics keep using the LP equilibrium
+        (:meth:`nash_strategies`).
+        """
+        if self._equilibria is None:
+            self._equilibria = bimatrix_equilibria(self.A, self.B)
+        return [(x.copy(), y.copy()) for x, y in self._equilibria]
 
     def interaction_graph(self) -> nx.DiGraph:
         return complete_interaction_graph(self.player_names)
@@ -156,15 +193,20 @@ def matrix(
     col_payoff: list | None = None,
     row_init_logits: list | None = None,
     col_init_logits: list | None = None,
+    distance_to_nash: bool = False,
 ) -> MatrixGame:
-    """A zero-sum game from ``payoff`` or a general-sum one from ``row_payoff`` and ``col_payoff``."""
+    """A zero-sum game from ``payoff`` or a general-sum one from ``row_payoff`` and ``col_payoff``.
+
+    ``distance_to_nash=True`` makes a general-sum game report the distance to its nearest
+    equilibrium (see :class:`MatrixGame`); zero-sum games always report it.
+    """
     if payoff is not None:
         if row_payoff is not None or col_payoff is not None:
             raise ConfigError("give either payoff (zero-sum) or row_payoff and col_payoff, not both")
         return ZeroSumMatrixGame(payoff, row_init_logits, col_init_logits)
     if row_payoff is None or col_payoff is None:
         raise ConfigError("matrix game needs payoff=[[...]] (zero-sum) or both row_payoff and col_payoff")
-    return MatrixGame(row_payoff, col_payoff, row_init_logits, col_init_logits)
+    return MatrixGame(row_payoff, col_payoff, row_init_logits, col_init_logits, distance_to_nash)
 
 
 def rps(
