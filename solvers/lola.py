@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -84,7 +84,7 @@ class LookAheadOpponent(Solver):
                 out[i] = d.xi[i]
                 continue
             # LA: ∇_i Σ_j ⟨∇_j L_i, stop(ξ_j)⟩ = (H_o ξ)_i
-            pairs = [(d.grads[i][j], d.xi[j]) for j in opp[i]]
+            pairs = [] if getattr(self, "variant", None) == "foerster2018" else [(d.grads[i][j], d.xi[j]) for j in opp[i]]
             if self.shaping:
                 # LOLA's shaping term χ_i = ∇_i Σ_j ⟨ξ_j, stop(∇_j L_i)⟩ = Σ_j (∇_i ξ_j)ᵀ ∇_j L_i,
                 # in the same backward pass
@@ -114,12 +114,35 @@ class LOLA(LookAheadOpponent):
     second-order terms come from one backward pass per player of
     ``Σ_j ⟨∇_j L_i, ξ_j⟩`` through the retained graph of the first derivatives.
 
+    ``variant="foerster2018"`` is Foerster et al.'s original rule (their Eq. 4, the
+    first-order Taylor expansion keeping only the shaping term):
+
+        ``ξ_LOLA' = ξ − α χ``,   ``χ_i = Σ_{j ∈ O(i)} (∇_i ξ_j)ᵀ ∇_j L_i``.
+
     Parameters
     ----------
     alpha
         α ≥ 0, the opponents' assumed learning rate.
+    variant
+        ``"letcher2019"`` (default, ``(I − α H_o) ξ − α χ``) or ``"foerster2018"``
+        (``ξ − α χ``).
     """
 
     description = "LOLA: shape the opponents' naive step (Foerster et al. 2018; Letcher et al. 2019)"
     capabilities = SolverCapabilities(vectorizable=True)
     shaping = True
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 1.0,
+        variant: Literal["letcher2019", "foerster2018"] = "letcher2019",
+        optimizers: OptimizersOption = None,
+    ):
+        if variant not in ("letcher2019", "foerster2018"):
+            raise ConfigError(f"lola: variant must be 'letcher2019' or 'foerster2018', got {variant!r}")
+        super().__init__(alpha=alpha, optimizers=optimizers)
+        self.variant = variant
+
+    def options(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "variant": self.variant}
