@@ -33,7 +33,7 @@ def maximin_strategy(payoff: np.ndarray) -> tuple[np.ndarray, float]:
     Examples
     --------
     >>> x, v = maximin_strategy(np.array([[1.0, -1.0], [-1.0, 1.0]]))
-    >>> np.round(x, 6).tolist(), round(v, 6)
+    >>> np.round(x, 6).tolist(), round(v, 6) + 0.0  # + 0.0: the LP may return -0.0
     ([0.5, 0.5], 0.0)
     """
     A = np.asarray(payoff, dtype=float)
