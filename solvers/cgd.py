@@ -14,14 +14,26 @@ from solvers.base import OptimizersOption, Solver, SolverCapabilities
 from diffgames.trees import flatten, unflatten
 from solvers.hvp import LossDerivatives
 
-__all__ = ["CGD", "conjugate_gradient"]
+__all__ = ["CGD", "conjugate_gradient", "CGFailure"]
 
 
-def conjugate_gradient(matvec, b: Tensor, x0: Tensor, tol: float, max_iter: int) -> tuple[Tensor, int, Tensor]:
+class CGFailure(Exception):
+    """Conjugate gradients met non-positive curvature (``curvature`` set) or did not
+    converge (``curvature`` None); ``relative`` is the relative residual reached."""
+
+    def __init__(self, relative: float, curvature: float | None = None):
+        super().__init__(relative, curvature)
+        self.relative, self.curvature = relative, curvature
+
+
+def conjugate_gradient(matvec, b: Tensor, x0: Tensor, tol: float, max_iter: int,
+                       strict: bool = False) -> tuple[Tensor, int, Tensor]:
     """Solve the SPD system ``M x = b`` by conjugate gradients from ``x0``.
 
     Stops when ``‖b − Mx‖ ≤ tol · ‖b‖`` or after ``max_iter`` iterations (each one
-    ``matvec``). Returns ``(x, iterations, relative residual)``.
+    ``matvec``); at non-positive curvature ``pᵀMp ≤ 0`` (definiteness lost to rounding) it
+    stops there. With ``strict``, non-positive curvature and no convergence raise
+    :class:`CGFailure` instead. Returns ``(x, iterations, relative residual)``.
     """
     b_norm = torch.linalg.vector_norm(b)
     if not bool(b_norm > 0):
@@ -35,6 +47,8 @@ def conjugate_gradient(matvec, b: Tensor, x0: Tensor, tol: float, max_iter: int)
         mp = matvec(p)
         curvature = p @ mp
         if not bool(curvature > 0):  # lost positive definiteness to rounding: stop here
+            if strict:
+                raise CGFailure(float(torch.sqrt(rs) / b_norm), float(curvature))
             break
         step = rs / curvature
         x = x + step * p
@@ -44,6 +58,8 @@ def conjugate_gradient(matvec, b: Tensor, x0: Tensor, tol: float, max_iter: int)
         rs = rs_new
         iterations += 1
     relative = torch.sqrt(rs) / b_norm
+    if strict and torch.sqrt(rs) > target:
+        raise CGFailure(float(relative))
     return x, iterations, relative
 
 

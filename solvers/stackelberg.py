@@ -12,6 +12,7 @@ from games.base import Game, JointParams
 from diffgames.errors import ConfigError
 from diffgames.trees import Tree, flatten, unflatten
 from solvers.base import OptimizersOption, Solver, SolverCapabilities
+from solvers.cgd import CGFailure, conjugate_gradient
 from solvers.hvp import LossDerivatives
 
 __all__ = ["Stackelberg", "follower_solve", "damped_conjugate_gradient", "check_solve_options", "two_players",
@@ -53,35 +54,16 @@ def damped_conjugate_gradient(matvec, b: Tensor, tol: float, max_iter: int, name
     follower's Hessian is not definite enough (``damping`` is named in the message).
     Returns ``(x, iterations, relative residual)``.
     """
-    b_norm = torch.linalg.vector_norm(b)
-    if not bool(b_norm > 0):
-        return torch.zeros_like(b), 0, torch.zeros_like(b_norm)
-    x = torch.zeros_like(b)
-    r = b.clone()
-    p, rs = r.clone(), r @ r
-    target = tol * b_norm
-    iterations = 0
     advice = (f"the follower's Hessian plus damping·I (damping={damping:g}) is not positive definite enough "
               f"for conjugate gradients; use a larger damping")
-    while torch.sqrt(rs) > target:
-        if iterations >= max_iter:
-            relative = float(torch.sqrt(rs) / b_norm)
-            raise ConfigError(
-                f"{name}: conjugate gradients did not reach tol={tol:g} in max_iter={max_iter} iterations "
-                f"(relative residual {relative:.3g}): {advice} (or a larger max_iter)"
-            )
-        mp = matvec(p)
-        curvature = p @ mp
-        if not bool(curvature > 0):
-            raise ConfigError(f"{name}: non-positive curvature pᵀ(H + damping·I)p = {float(curvature):.3g}: {advice}")
-        step = rs / curvature
-        x = x + step * p
-        r = r - step * mp
-        rs_new = r @ r
-        p = r + (rs_new / rs) * p
-        rs = rs_new
-        iterations += 1
-    return x, iterations, torch.sqrt(rs) / b_norm
+    try:
+        return conjugate_gradient(matvec, b, torch.zeros_like(b), tol, max_iter, strict=True)
+    except CGFailure as failure:
+        if failure.curvature is not None:
+            raise ConfigError(f"{name}: non-positive curvature pᵀ(H + damping·I)p = {failure.curvature:.3g}: "
+                              f"{advice}") from None
+        raise ConfigError(f"{name}: conjugate gradients did not reach tol={tol:g} in max_iter={max_iter} iterations "
+                          f"(relative residual {failure.relative:.3g}): {advice} (or a larger max_iter)") from None
 
 
 def minres_solve(matvec, b: Tensor, tol: float, max_iter: int) -> tuple[Tensor, int, Tensor]:
