@@ -44,6 +44,10 @@ class GANGame(Game):
 
     capabilities = GameCapabilities(players=2)
     generator_loss: str = "non-saturating"
+    #: λ of an L2 penalty ``½ λ ‖θ_D‖²`` in the discriminator's loss (0: none). With the
+    #: saturating generator loss the generator minimises the negated loss, penalty
+    #: included, so the game stays zero-sum.
+    discriminator_weight_decay: float = 0.0
 
     def _fake(self, params: JointParams, batch: dict[str, Tensor]) -> Tensor:
         """``G(z)``, in the parameters' dtype."""
@@ -58,6 +62,10 @@ class GANGame(Game):
         real_logits, fake_logits = logits[:n], logits[n:]
         # −log σ(a) = softplus(−a) and −log(1 − σ(a)) = softplus(a), stable for large |a|
         d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        if self.discriminator_weight_decay:
+            # a strongly convex discriminator loss near its optimum: the K → ∞ analysis
+            squares = sum(w.pow(2).sum() for w in params["discriminator"].values())
+            d_loss = d_loss + 0.5 * self.discriminator_weight_decay * squares
         if self.generator_loss == "saturating":
             g_loss = -d_loss
         else:

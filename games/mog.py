@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from games.base import JointParams, OptimizerSpec
+from diffgames.checks import finite_number
 from diffgames.errors import ConfigError
 from games.gan import GANGame, check_generator_loss
 from diffgames.metrics.modes import mode_metrics
@@ -87,6 +88,10 @@ class MixtureOfGaussians(GANGame):
         ``"non-saturating"`` or ``"saturating"`` (see above).
     eval_samples
         Generator samples used by :meth:`evaluate` and :meth:`draw` (2,500 in VEEGAN/PacGAN).
+    discriminator_weight_decay
+        λ ≥ 0 of ``½ λ ‖θ_D‖²`` added to the discriminator's loss (default 0, none): a
+        discriminator loss strongly convex near its optimum, as the K → ∞ analysis of
+        unrolling (``diffgames limit``) needs.
 
     Metrics
     -------
@@ -110,6 +115,7 @@ class MixtureOfGaussians(GANGame):
         batch_size: int = 512,
         generator_loss: Literal["non-saturating", "saturating"] = "non-saturating",
         eval_samples: int = 2500,
+        discriminator_weight_decay: float = 0.0,
     ):
         if layout not in _DEFAULTS:
             raise ConfigError(f"mog: unknown layout {layout!r}; use layout='ring' or layout='grid'")
@@ -136,6 +142,8 @@ class MixtureOfGaussians(GANGame):
         if activation not in ("tanh", "relu"):
             raise ConfigError(f"mog: activation must be 'tanh' or 'relu', got {activation!r}")
         check_generator_loss("mog", generator_loss)
+        self.discriminator_weight_decay = finite_number(discriminator_weight_decay, "mog: discriminator_weight_decay",
+                                                        0.0)
         self.latent_size, self.batch_size, self.eval_samples = int(latent_size), int(batch_size), int(eval_samples)
         self.generator_loss = generator_loss
         make_centers = ring_centers if layout == "ring" else grid_centers

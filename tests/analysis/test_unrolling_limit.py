@@ -117,3 +117,42 @@ def test_cli_limit_errors(tmp_path, capsys):
     assert main(["limit", "--game", "dirac-gan", "--ks", "1", "--optimum-steps", "300",  # r1 = 0: no optimum
                  "--out", str(tmp_path)]) == 2
     assert "optimum" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- a neural discriminator
+def _small_mog(generator_loss: str, weight_decay: float = 0.1):
+    return games.make("mog", hidden=4, depth=1, latent_size=2, batch_size=16,
+                      discriminator_weight_decay=weight_decay, generator_loss=generator_loss)
+
+
+def test_mog_weight_decay_is_in_the_discriminator_loss_and_zero_sum_when_saturating():
+    plain, decayed = _small_mog("saturating", 0.0), _small_mog("saturating", 0.5)
+    params = plain.init_params(0, dtype=torch.float64)
+    batch = plain.sample(torch.Generator().manual_seed(0), "cpu")
+    base, with_decay = plain.losses(params, batch), decayed.losses(params, batch)
+    squares = sum(float(w.pow(2).sum()) for w in params["discriminator"].values())
+    assert float(with_decay["discriminator"] - base["discriminator"]) == pytest.approx(0.25 * squares, rel=1e-12)
+    assert float(with_decay["generator"]) == -float(with_decay["discriminator"])  # penalty included: zero-sum
+    nonsat = _small_mog("non-saturating", 0.5).losses(params, batch)
+    assert float(nonsat["generator"]) == float(_small_mog("non-saturating", 0.0).losses(params, batch)["generator"])
+    with pytest.raises(ConfigError, match="discriminator_weight_decay"):
+        _small_mog("saturating", -1.0)
+
+
+@pytest.mark.parametrize("loss", ["saturating", "non-saturating"])
+def test_mog_discriminator_with_weight_decay_limit(loss):
+    """A neural follower at its (local) optimum: the zero-sum loss has no second term at any
+    K; the non-saturating loss's unrolled gradient tends to the Stackelberg one, far from plain."""
+    game = _small_mog(loss)
+    params = game.init_params(0, dtype=torch.float64)
+    batch = game.sample(torch.Generator().manual_seed(0), "cpu")
+    rows, info = unrolling_limit(game, params, batch, {p: SGD(lr=1.0) for p in game.player_names}, [0, 50, 400],
+                                 start="optimum", optimum_tol=1e-11)
+    if loss == "saturating":
+        assert info["stackelberg_vs_plain"] < 1e-12
+        assert all(r.second_ratio < 1e-12 for r in rows)
+    else:
+        assert info["stackelberg_vs_plain"] > 0.5
+        distances = [r.stackelberg_distance for r in rows]
+        assert distances[0] > 0.5 and distances[1] < 0.1 and distances[2] < 1e-3
+        assert rows[-1].second_ratio > 1.0
