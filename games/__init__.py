@@ -55,6 +55,7 @@ _BUNDLED = (
      "GAN on a 2-D mixture of Gaussians, ring (8) or grid (25) (Metz et al. 2017, Fig. 1)"),
     ("mnist-rnn-cnn", "games.mnist:MnistRnnCnn",
      "LSTM generator vs CNN discriminator on MNIST (Metz et al. 2017, Fig. 2)"),
+    ("stacked-mnist", "games.stacked_mnist:StackedMnist", "DCGAN on stacked MNIST, 1,000 modes (Metz et al. 2017, Table 3)"),
     ("bilinear", "games.classic:bilinear", "bilinear zero-sum game min_x max_y xᵀAy (equilibrium at 0)"),
     ("dirac-gan", "games.classic:dirac_gan", "Dirac-GAN of Mescheder et al. 2018 (equilibrium at θ = ψ = 0)"),
     ("letcher", "games.classic:letcher", "Letcher 2021 zero-sum game: all gradient methods cycle"),
