@@ -7,7 +7,10 @@ Schema (see ``docs/cases.md``)::
     [game]       name, options = {...}      a registered game and its options
     [run]        steps, eval_every, checkpoint_every, snapshot_steps, seeds, device, dtype
     [[solvers]]  label, name, options = {...}, optimizers = {player = {name, lr, ...}}
-    [[claims]]   solver, metric, op, value, step ("final" or an int), share, description
+    [[claims]]   solver, metric, op, value, step ("final" or an int), share, description,
+                 settings (share of a sweep's settings), than (another solver label)
+    [sweep]      "game.<option>" / "solver.<option>" / "optimizer[.<player>].<hyperparameter>"
+                 = [values]: the grid of settings (:mod:`arena.sweep`)
 
 The bundled cases are the ``*.toml`` files of the package ``cases``, installed with the
 project; :func:`bundled_cases` reads them through :mod:`importlib.resources`, so they are
@@ -29,6 +32,7 @@ from typing import Any
 import games
 import solvers
 from arena.config import DTYPES, RunConfig
+from arena.sweep import Setting, SweepAxis, apply_to_optimizers, grid, parse_sweep, solver_accepts
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.registry import absolute_location, check_options, suggest
 
@@ -38,14 +42,14 @@ OPS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a 
        "<": lambda a, b: a < b, "==": lambda a, b: a == b}
 
 _TOP = {"name": str, "description": str, "reference": dict, "game": dict, "run": dict,
-        "solvers": list, "claims": list}
+        "solvers": list, "claims": list, "sweep": dict}
 _REFERENCE = {"paper": str, "figure": str, "claim": str, "code": str, "notes": str}
 _GAME = {"name": str, "options": dict}
 _RUN = {"steps": int, "eval_every": int, "checkpoint_every": int, "snapshot_steps": list,
         "seeds": list, "device": str, "dtype": str}
 _SOLVER = {"label": str, "name": str, "options": dict, "optimizers": dict}
 _CLAIM = {"solver": str, "metric": str, "op": str, "value": (int, float), "step": (str, int),
-          "share": (int, float), "description": str}
+          "share": (int, float), "settings": (int, float), "than": str, "description": str}
 
 
 @dataclass
@@ -58,19 +62,36 @@ class SolverEntry:
 
 @dataclass
 class Claim:
+    """``metric op value`` at ``step`` for the runs of solver ``solver``.
+
+    Without a sweep it holds when it holds in ≥ ``share`` of the seeds. With one, a
+    setting *succeeds* when it holds in ≥ ``share`` of that setting's seeds, and the claim
+    holds when ≥ ``settings`` of the settings succeed — or, with ``than`` (another solver
+    label), when its condition holds in a larger share of ``solver``'s runs than of
+    ``than``'s (each share the mean over settings of the setting's share of seeds).
+    """
+
     solver: str
     metric: str
     op: str
     value: float
     step: str | int = "final"
     share: float = 1.0
+    settings: float = 1.0
+    than: str = ""
     description: str = ""
 
     def holds(self, measured: float) -> bool:
         return bool(OPS[self.op](measured, self.value))
 
     def __str__(self) -> str:
-        return self.description or f"{self.solver}: {self.metric} {self.op} {self.value} at step {self.step} in ≥ {self.share:.0%} of seeds"
+        if self.description:
+            return self.description
+        text = f"{self.solver}: {self.metric} {self.op} {self.value} at step {self.step} in ≥ {self.share:.0%} of seeds"
+        if self.than:
+            return (f"{self.solver}: {self.metric} {self.op} {self.value} at step {self.step} in a larger share of "
+                    f"runs than {self.than}")
+        return text + (f", in ≥ {self.settings:.0%} of settings" if self.settings < 1 else "")
 
 
 @dataclass
@@ -84,10 +105,26 @@ class Case:
     run: dict[str, Any]
     solvers: list[SolverEntry]
     claims: list[Claim]
+    sweep: list[SweepAxis] = field(default_factory=list)
+    default_optimizers: dict[str, Any] = field(default_factory=dict)
+    players: list[str] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:
         return list(self.run.get("seeds", [0]))
+
+    def settings(self) -> list[Setting]:
+        """The sweep's grid of settings (``[]`` for a case without ``[sweep]``)."""
+        return grid(self.sweep)
+
+    def setting(self, label: str) -> Setting:
+        for setting in self.settings():
+            if setting.label == label:
+                return setting
+        labels = [s.label for s in self.settings()]
+        raise ConfigError(f"case {self.name!r} has no setting {label!r}.{suggest(label, labels)}"
+                          + (f" Its settings: {', '.join(labels[:6])}{', …' if len(labels) > 6 else ''}."
+                             if labels else " It has no [sweep]."))
 
     def solver(self, label: str) -> SolverEntry:
         for s in self.solvers:
@@ -99,13 +136,23 @@ class Case:
     def labels(self) -> list[str]:
         return [s.label for s in self.solvers]
 
-    def run_config(self, label: str, seed: int, out: str | Path, **overrides: Any) -> RunConfig:
+    def run_config(self, label: str, seed: int, out: str | Path, setting: Setting | None = None,
+                   **overrides: Any) -> RunConfig:
+        """The configuration of solver ``label`` with ``seed`` (in ``setting`` of the sweep)."""
         entry = self.solver(label)
         settings = {k: v for k, v in self.run.items() if k != "seeds"}
         settings.update({k: v for k, v in overrides.items() if v is not None})
-        return RunConfig(game=self.game, game_options=dict(self.game_options), solver=entry.name,
-                         solver_options=dict(entry.options), optimizers=entry.optimizers, seed=seed,
-                         label=label, case=self.reference_name(), out=str(out), **settings)
+        game_options, solver_options, optimizers = dict(self.game_options), dict(entry.options), entry.optimizers
+        if setting is not None:
+            game_options.update(setting.of("game"))
+            factory = solvers.factory(entry.name)
+            solver_options.update({k: v for k, v in setting.of("solver").items() if solver_accepts(factory, k)})
+            if not solvers.make(entry.name, **solver_options).capabilities.own_step_size:
+                optimizers = apply_to_optimizers(optimizers, self.default_optimizers, self.players, setting.values)
+        return RunConfig(game=self.game, game_options=game_options, solver=entry.name,
+                         solver_options=solver_options, optimizers=optimizers, seed=seed,
+                         label=label, case=self.reference_name(), out=str(out),
+                         setting=None if setting is None else setting.label, **settings)
 
     def reference_name(self) -> str:
         """How run configs refer back to this case: its name when bundled, else its path."""
@@ -180,10 +227,15 @@ def load_case(path: str | Path) -> Case:
         raise ConfigError(f"{where}: [game]: {exc}") from None
 
     entries = _solver_entries(data["solvers"], game, where)
+    defaults = game.default_optimizers()
+    sweep = parse_sweep(data.get("sweep"), where, game_factory=games.factory(game_name), game_options=game_options,
+                        make_game=lambda **o: games.make(game_name, **o), solver_entries=entries,
+                        solver_factory=solvers.factory, players=list(game.player_names), default_optimizers=defaults)
     claims = _claims(data.get("claims", []), [e.label for e in entries], game, game_name, where)
     return Case(name=data.get("name", path.stem), path=path, description=data.get("description", ""),
                 reference=data.get("reference", {}), game=game_name, game_options=game_options, run=run,
-                solvers=entries, claims=claims)
+                solvers=entries, claims=claims, sweep=sweep, default_optimizers=defaults,
+                players=list(game.player_names))
 
 
 def _check_run(run: dict, where: str) -> None:
@@ -236,6 +288,12 @@ def _claims(raws: list, labels: list[str], game: games.Game, game_name: str, whe
             raise ConfigError(f"{at}: op must be one of {', '.join(OPS)}, got {claim.op!r}")
         if not (0 < claim.share <= 1):
             raise ConfigError(f"{at}: share must be in (0, 1], got {claim.share}")
+        if not (0 < claim.settings <= 1):
+            raise ConfigError(f"{at}: settings (the share of a sweep's settings) must be in (0, 1], got {claim.settings}")
+        if claim.than and claim.than not in labels:
+            raise ConfigError(f"{at}: than names an unknown solver label {claim.than!r}.{suggest(claim.than, labels)}")
+        if claim.than == claim.solver:
+            raise ConfigError(f"{at}: than must name another solver than {claim.solver!r}")
         if isinstance(claim.step, str) and claim.step != "final":
             raise ConfigError(f"{at}: step must be \"final\" or an integer, got {claim.step!r}")
         claims.append(claim)

@@ -23,10 +23,13 @@ EXAMPLES = {
     "compare": """examples:
   diffgames compare quickstart
   diffgames compare cases/metz2016-mog-ring.toml --solvers unrolled-k0,unrolled-k5 --seeds 0-2 --jobs 2
-  diffgames compare metz2016-mog-ring --steps 2000 --out runs/mog-short   # a shorter version""",
+  diffgames compare metz2016-mog-ring --steps 2000 --out runs/mog-short   # a shorter version
+  diffgames compare metz2016-mog-sensitivity --executor ray --threads 1   # a sweep, one Ray task per run
+  diffgames compare metz2016-mog-sensitivity --executor ray --address ray://head:10001 --device cuda --gpus-per-run 0.25""",
     "resume": "example:\n  diffgames resume runs/metz2016-mog-ring/unrolled-k5/seed0",
     "verify": "examples:\n  diffgames verify quickstart\n  diffgames verify runs/metz2016-mog-ring",
-    "plot": "examples:\n  diffgames plot runs/quickstart            # a comparison directory\n  diffgames plot runs/quickstart/optimistic/seed0",
+    "plot": "examples:\n  diffgames plot runs/quickstart            # a comparison directory\n  diffgames plot runs/quickstart/optimistic/seed0\n"
+            "  diffgames plot runs/metz2016-mog-sensitivity --sweep 'modes_covered_1pct>=8'   # heat map of a sweep",
     "diagnose": "examples:\n  diffgames diagnose --game bilinear\n  diffgames diagnose --game rps --at runs/quickstart/simultaneous/seed0",
 }
 
@@ -66,6 +69,7 @@ def _add_run(sub) -> None:
     run.add_argument("--seed", type=int, help="seed (default 0, or all of the case's)")
     run.add_argument("--seeds", help="several seeds, e.g. 0-15 (runs <out>/seed<k>; with --vectorize as one batch)")
     run.add_argument("--vectorize", action="store_true", help="run the seeds as one batched (vmapped) computation")
+    _add_executor(run)
     run.add_argument("--compile", action="store_true", help="torch.compile the solver's step (compile time is reported)")
     run.add_argument("--out", help="output directory (default runs/...)")
     run.add_argument("--overwrite", action="store_true",
@@ -97,7 +101,19 @@ def _add_resume_and_compare(sub) -> None:
     compare.add_argument("--compile", action="store_true", help="torch.compile each solver's step")
     compare.add_argument("--out", help="output directory (default runs/<case>)")
     compare.add_argument("--overwrite", action="store_true", help="replace runs of another configuration under --out")
+    compare.add_argument("--settings", help="only these settings of the case's [sweep], separated by ';' "
+                         "(labels as `diffgames show CASE` lists them)")
+    _add_executor(compare)
     compare.add_argument("--quiet", action="store_true")
+
+
+def _add_executor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local processes (default) or one Ray task per run (pip install 'diffgames[ray]')")
+    parser.add_argument("--address", help="with --executor ray: join this Ray cluster (default: start a local one)")
+    parser.add_argument("--gpus-per-run", type=float,
+                        help="with --executor ray and --device cuda: GPUs each run declares (default 1; a fraction "
+                             "such as 0.25 packs four runs on one GPU)")
 
 
 def _add_reporting(sub) -> None:
@@ -120,6 +136,9 @@ def _add_reporting(sub) -> None:
 
     plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=_FORMAT)
     plot.add_argument("target")
+    plot.add_argument("--sweep", metavar="METRIC[OP VALUE]",
+                      help="a heat map of a sweep's settings per solver: the final METRIC's mean over seeds, or "
+                           "with a criterion such as 'modes_covered_1pct>=8' the share of seeds meeting it")
 
     diagnose = sub.add_parser("diagnose", help="game Jacobian eigenvalues, Hamiltonian, spectral radius", epilog=EXAMPLES["diagnose"], formatter_class=_FORMAT)
     diagnose.add_argument("--game", required=True)

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import games
 import solvers
 from arena.cases import Case, bundled_cases, case_description, find_case, load_case
-from arena.parsing import parse_kv, parse_seeds
+from arena.parsing import parse_criterion, parse_kv, parse_seeds
 from arena.compare import aggregate, compare, load_runs, seeds_note, verify
 from arena.config import RunConfig, run_dirs_below
-from arena.plots import plot_comparison, plot_run, plot_samples
+from arena.plots import plot_comparison, plot_run, plot_samples, plot_sweep
 from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, read_metrics, read_summary, resume, train_or_continue
 from arena.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>)
@@ -119,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     root = Path(args.out or f"runs/{args.game}-{args.solver}")
     configs = [RunConfig(**{**config.to_dict(), "seed": s, "out": str(root / f"seed{s}")}) for s in seeds]
-    return _run_seeds(configs, root, args.vectorize, args.quiet, args.overwrite)
+    return _run_seeds(configs, root, args.vectorize, args.quiet, args.overwrite, _executor_options(args))
 
 
 def _run_case(args: argparse.Namespace) -> int:
@@ -139,16 +140,31 @@ def _run_case(args: argparse.Namespace) -> int:
         _finish_run(config, _train_one(config, args.quiet, args.overwrite))
         return 0
     return _compare_and_report(case, root, labels, seeds, 1, args.quiet, overrides, args.vectorize,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, executor=_executor_options(args))
 
 
-def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: bool, overwrite: bool) -> int:
+def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: bool, overwrite: bool,
+               executor: dict | None = None) -> int:
     """``run --seeds``: as ``compare``, the same command again keeps finished seeds and
     continues interrupted ones (:mod:`arena.rundir`)."""
     from arena.rundir import action_for
 
-    for cfg in configs:  # every seed's directory is checked before any seed runs
-        action_for(cfg, overwrite=overwrite)
+    actions = [action_for(cfg, overwrite=overwrite) for cfg in configs]  # every seed's, before any runs
+    if executor and executor.get("executor") == "ray":
+        if vectorize:
+            raise ConfigError("--vectorize batches seeds in one process; it does not combine with --executor ray")
+        from arena.compare import _Progress
+        from arena.ray_executor import run_on_ray
+
+        todo = [c for c, a in zip(configs, actions) if a != "keep"]
+        report = _Progress(len(todo), [], quiet)
+        threads = 1 if not todo else max(1, (os.cpu_count() or 1) // len(todo))
+        if todo and run_on_ray(todo, threads, report, out=root, address=executor.get("address"),
+                               gpus_per_run=executor.get("gpus_per_run")):
+            raise Interrupted("interrupted; finished seeds are kept and the others were checkpointed. "
+                              "Continue with the same command.", 2)
+        summaries = [{**read_summary(Path(c.out)), **report.failures.get(c.out, {})} for c in configs]
+        return _report_seeds(configs, summaries, f"{len(configs)} seeds in {root} (Ray tasks)")
     note = seeds_note(games.make(configs[0].game, **configs[0].game_options), configs[0].game,
                       [c.seed for c in configs])
     if note:
@@ -222,13 +238,15 @@ def _metric_names(case: Case) -> list[str]:
 
 
 def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: bool, overrides: dict,
-                        vectorize: bool = False, threads: int | None = None, overwrite: bool = False) -> int:
+                        vectorize: bool = False, threads: int | None = None, overwrite: bool = False,
+                        executor: dict | None = None) -> int:
     metrics = _metric_names(case)
     note = seeds_note(games.make(case.game, **case.game_options), case.game, seeds or case.seeds)
     if note and not quiet:
         print(note)
     results = compare(case, out, labels=labels, seeds=seeds, jobs=jobs, quiet=quiet, overrides=overrides,
-                      metric_names=metrics, vectorize=vectorize, threads=threads, overwrite=overwrite)
+                      metric_names=metrics, vectorize=vectorize, threads=threads, overwrite=overwrite,
+                      **(executor or {}))
     table = aggregate(results, out, metrics)
     figures = _plot_comparison_dir(out, case, results)
     ok, claims = verify(case, results)
@@ -247,16 +265,36 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{case.name}")
     overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device,
                  "compile": args.compile or None}
+    executor = _executor_options(args)
+    if args.settings:
+        executor["settings"] = [s.strip() for s in args.settings.split(";") if s.strip()]
     return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides, args.vectorize,
-                               args.threads, overwrite=args.overwrite)
+                               args.threads, overwrite=args.overwrite, executor=executor)
+
+
+def _executor_options(args: argparse.Namespace) -> dict:
+    """``--executor``, ``--address`` and ``--gpus-per-run`` as keyword arguments of ``compare``."""
+    if args.executor != "ray" and (args.address or args.gpus_per_run is not None):
+        raise ConfigError("--address and --gpus-per-run go with --executor ray")
+    if args.gpus_per_run is not None and not (0 < args.gpus_per_run):
+        raise ConfigError(f"--gpus-per-run must be > 0 (a fraction of a GPU is allowed), got {args.gpus_per_run}")
+    return {"executor": args.executor, "address": args.address, "gpus_per_run": args.gpus_per_run}
 
 
 def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:
+    """Metric curves per solver (every setting's runs pooled in a sweep); the sample grid
+    of the lowest seed; for a sweep, one heat map per claim (its criterion per setting)."""
     groups: dict[str, list] = {}
     for r in results:
         if r.status in ("done", "interrupted", "diverged") and r.rows:
             groups.setdefault(r.label, []).append(r.rows)
     figures = plot_comparison(out, groups)
+    if any(r.setting for r in results):
+        claims = case.claims if case is not None else []
+        for claim in {(c.metric, c.op, float(c.value)): c for c in claims}.values():
+            path = out / "plots" / f"sweep-{claim.metric}.png"
+            figures.insert(0, plot_sweep(path, results, claim.metric, (claim.op, float(claim.value))))
+        return figures  # a sample grid of one setting would say little about a sweep
     if results:
         cfg = RunConfig.load(results[0].run_dir / "config.toml")
         seed = min(r.seed for r in results)
@@ -297,6 +335,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     results = load_runs(target)
     if not results:
         raise ConfigError(f"{target} holds no runs (no config.toml found)")
+    if args.sweep:
+        metric, criterion = parse_criterion(args.sweep)
+        known = {k for r in results for row in r.rows[:1] for k in row}
+        if metric not in known:
+            raise ConfigError(f"the runs in {target} log no metric {metric!r}; they log: {', '.join(sorted(known))}")
+        path = plot_sweep(target / "plots" / f"sweep-{metric}.png", results, metric, criterion)
+        if path is None:
+            raise ConfigError(f"{target} holds no sweep (no <setting>/<solver>/seed<k> runs); --sweep needs one")
+        print(f"wrote {path}")
+        return 0
     if len(results) == 1 and results[0].run_dir == target:
         cfg = RunConfig.load(target / "config.toml")
         paths = plot_run(target, results[0].rows)

@@ -1,7 +1,8 @@
 """Comparisons: every solver × seed of a case, the table with bootstrap CIs, and claims.
 
-``compare`` runs each (solver, seed) in its own directory ``<out>/<label>/seed<k>``,
-locally in parallel processes, skipping runs already finished with the same config and
+``compare`` runs each (solver, seed) in its own directory ``<out>/<label>/seed<k>`` — for a
+case with a ``[sweep]``, each (setting, solver, seed) in ``<out>/<setting>/<label>/seed<k>`` —
+locally in parallel processes (or as Ray tasks: :mod:`arena.ray_executor`), skipping runs already finished with the same config and
 resuming interrupted ones. ``aggregate`` turns the finished runs into a markdown and CSV
 table: per solver, each metric's mean over seeds and its 95% bootstrap confidence
 interval (``scipy.stats.bootstrap``, percentile method, 2,000 resamples, fixed seed),
@@ -23,15 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from arena.cases import Case
+from arena.cases import Case, Claim
 from arena.config import RunConfig, natural_key
 from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, read_metrics, read_summary, train_or_continue
 from arena.rundir import action_for
+from arena.sweep import setting_sort_key
 from arena.text import number
 from diffgames.errors import ConfigError, DivergenceError
 
-__all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs", "seeds_change_nothing", "seeds_note"]
+__all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs", "seeds_change_nothing", "seeds_note",
+           "success_shares", "run_name", "run_label"]
 
 
 
@@ -42,6 +45,7 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     rows: list[dict[str, Any]]
+    setting: str | None = None
 
     @property
     def status(self) -> str:
@@ -96,9 +100,9 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def _line(done: int, total: int, label: str, seed: int, summary: dict[str, Any], metrics: list[str]) -> str:
+def _line(done: int, total: int, cfg: RunConfig, summary: dict[str, Any], metrics: list[str]) -> str:
     status = summary.get("status", "?")
-    head = f"[{done}/{total}] {label} seed{seed}: "
+    head = f"[{done}/{total}] {run_name(cfg)}: "
     if status == "done":
         final = summary.get("final_metrics", {})
         shown = " ".join(f"{m}={number(final[m])}" for m in metrics[:4] if m in final)
@@ -106,6 +110,11 @@ def _line(done: int, total: int, label: str, seed: int, summary: dict[str, Any],
     if status == "diverged":
         return head + f"DIVERGED at step {summary.get('diverged_step')} (player {summary.get('diverged_player')!r})"
     return head + f"{status}: {summary.get('error', '')}"
+
+
+def run_name(cfg: RunConfig) -> str:
+    """``label seedK`` (``setting label seedK`` in a sweep), as progress lines name a run."""
+    return (f"{cfg.setting} " if cfg.setting else "") + f"{cfg.label} seed{cfg.seed}"
 
 
 def compare(
@@ -121,24 +130,46 @@ def compare(
     vectorize: bool = False,
     threads: int | None = None,
     overwrite: bool = False,
+    settings: list[str] | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    gpus_per_run: float | None = None,
 ) -> list[RunResult]:
-    """Run every chosen solver × seed of ``case`` under ``out`` and return the results.
+    """Run every chosen solver × seed (× setting of the case's sweep) under ``out`` and
+    return the results.
 
     With ``vectorize`` the seeds of each solver run as one batched computation
-    (:func:`arena.vectorized.train_vectorized`) instead of one process each. Existing run
-    directories follow :mod:`arena.rundir`: kept, continued, or refused unless ``overwrite``."""
+    (:func:`arena.vectorized.train_vectorized`) instead of one process each; with
+    ``executor="ray"`` each run is a Ray task (:func:`arena.ray_executor.run_on_ray`,
+    joining the cluster at ``address`` when given). Existing run directories follow
+    :mod:`arena.rundir`: kept, continued, or refused unless ``overwrite``."""
     labels = labels or case.labels()
     seeds = case.seeds if seeds is None else seeds
     for label in labels:
         case.solver(label)  # unknown label → ConfigError before anything runs
-    configs = [case.run_config(l, s, out / l / f"seed{s}", **(overrides or {})) for l in labels for s in seeds]
+    grid = case.settings()
+    if settings is not None:
+        grid = [case.setting(label) for label in settings]
+    configs = [case.run_config(l, s, out / l / f"seed{s}", **(overrides or {})) for l in labels for s in seeds] \
+        if not grid else [case.run_config(l, s, out / g.label / l / f"seed{s}", setting=g, **(overrides or {}))
+                          for g in grid for l in labels for s in seeds]
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"executor must be 'local' or 'ray', got {executor!r}")
+    if executor == "ray" and vectorize:
+        raise ConfigError("--vectorize batches seeds in one process; it does not combine with --executor ray")
     todo = _not_finished(configs, quiet, overwrite)
     jobs, threads = _processes_and_threads(jobs, threads, len(todo))
     report = _Progress(len(todo), metric_names or [], quiet)
     started = time.perf_counter()
     if todo and not quiet:
-        print(f"running {len(todo)} run(s) of case {case.name!r} with {jobs} process(es) → {out}", flush=True)
-    if vectorize and todo:
+        where = "as Ray tasks" if executor == "ray" else f"with {jobs} process(es)"
+        grid_text = f" ({len(grid)} settings)" if grid else ""
+        print(f"running {len(todo)} run(s) of case {case.name!r}{grid_text} {where} → {out}", flush=True)
+    if executor == "ray" and todo:
+        from arena.ray_executor import run_on_ray
+
+        interrupted = run_on_ray(todo, threads, report, address=address, gpus_per_run=gpus_per_run, out=out)
+    elif vectorize and todo:
         interrupted = _run_stacked(todo, report)
     elif jobs == 1:
         interrupted = _run_in_turn(todo, threads, report)
@@ -149,7 +180,8 @@ def compare(
                           f"Continue with the same command (diffgames compare {case.path} ...)", 2)
     if todo and not quiet:
         print(f"finished in {time.perf_counter() - started:.1f} s", flush=True)
-    return [RunResult(c.label, c.seed, Path(c.out), read_summary(Path(c.out)), read_metrics(Path(c.out))) for c in configs]
+    return [RunResult(c.label, c.seed, Path(c.out), {**read_summary(Path(c.out)), **report.failures.get(c.out, {})},
+                      read_metrics(Path(c.out)), c.setting) for c in configs]
 
 
 def _not_finished(configs: list[RunConfig], quiet: bool, overwrite: bool) -> list[RunConfig]:
@@ -160,7 +192,7 @@ def _not_finished(configs: list[RunConfig], quiet: bool, overwrite: bool) -> lis
     for cfg in configs:
         if action_for(cfg, overwrite=overwrite) == "keep":
             if not quiet:
-                print(f"{cfg.label} seed{cfg.seed}: already done, kept")
+                print(f"{run_name(cfg)}: already done, kept")
             continue
         todo.append(cfg)
     return todo
@@ -182,19 +214,22 @@ class _Progress:
 
     def __init__(self, total: int, metrics: list[str], quiet: bool):
         self.total, self.metrics, self.quiet, self.done = total, metrics, quiet, 0
+        self.failures: dict[str, dict[str, Any]] = {}  # run dir → status and error of a failed run
 
     def __call__(self, cfg: RunConfig, summary: dict[str, Any]) -> None:
         self.done += 1
+        if summary.get("status") == "failed":  # its summary.json may say "running": keep the error
+            self.failures[cfg.out] = {"status": "failed", "error": summary.get("error", "")}
         if not self.quiet:
-            print(_line(self.done, self.total, cfg.label, cfg.seed, summary, self.metrics), flush=True)
+            print(_line(self.done, self.total, cfg, summary, self.metrics), flush=True)
 
 
 def _run_stacked(todo: list[RunConfig], report: _Progress) -> bool:
     """Each label's seeds as one batched run; True when interrupted."""
     from arena.vectorized import train_vectorized_or_continue
 
-    for label in dict.fromkeys(c.label for c in todo):
-        group = [c for c in todo if c.label == label]
+    for key in dict.fromkeys((c.setting, c.label) for c in todo):
+        group = [c for c in todo if (c.setting, c.label) == key]
         try:  # a group interrupted by an earlier call continues from its checkpoints
             summaries = train_vectorized_or_continue(group, quiet=True)
         except Interrupted:
@@ -256,15 +291,17 @@ def seeds_note(game: Any, name: str, seeds: list[int]) -> str | None:
 
 
 def load_runs(out: Path) -> list[RunResult]:
-    """Every run directory ``<out>/<label>/seed<k>`` (or ``out`` itself when it is a run),
-    in natural order of label, then seed: ``unrolled-k5`` before ``unrolled-k10``."""
+    """Every run directory ``<out>/<label>/seed<k>`` and ``<out>/<setting>/<label>/seed<k>``
+    (or ``out`` itself when it is a run), in natural order of setting, label, then seed:
+    ``unrolled-k5`` before ``unrolled-k10``."""
     out = Path(out)
-    dirs = [out] if (out / "config.toml").exists() else [p.parent for p in out.glob("*/seed*/config.toml")]
+    dirs = [out] if (out / "config.toml").exists() else [
+        p.parent for pattern in ("*/seed*/config.toml", "*/*/seed*/config.toml") for p in out.glob(pattern)]
     results = []
     for d in dirs:
         cfg = RunConfig.load(d / "config.toml")
-        results.append(RunResult(cfg.label, cfg.seed, d, read_summary(d), read_metrics(d)))
-    return sorted(results, key=lambda r: (natural_key(r.label), r.seed))
+        results.append(RunResult(cfg.label, cfg.seed, d, read_summary(d), read_metrics(d), cfg.setting))
+    return sorted(results, key=lambda r: (setting_sort_key(r.setting), natural_key(r.label), r.seed))
 
 
 
@@ -299,26 +336,34 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
               step: int | None = None) -> str:
     """Write ``comparison.md`` and ``comparison.csv`` under ``out``; return the markdown.
 
+    One row per solver, or per (setting, solver) for a sweep (a ``setting`` column first).
     With ``step``, the table holds each metric at that evaluated step instead of the final
     one, from every run that reached it (finished or not), written to
-    ``comparison-step<step>.md/.csv``."""
-    labels = list(dict.fromkeys(r.label for r in results))
+    ``comparison-step<step>.md/.csv``. Failed runs (an error, not a divergence) get a
+    ``failed`` column and their errors are listed under the table."""
+    groups = list(dict.fromkeys((r.setting, r.label) for r in results))
+    swept = any(setting is not None for setting, _ in groups)
+    failed_runs = [r for r in results if r.status == "failed"]
     if metric_names is None:
         keys = [k for r in results for row in r.rows[:1] for k in row]
         metric_names = [k for k in dict.fromkeys(keys) if k not in BOOKKEEPING_COLUMNS]
-    header = ["solver", "runs", "diverged", "ms/step", *metric_names]
+    header = [*(["setting"] if swept else []), "solver", "runs", "diverged", *(["failed"] if failed_runs else []),
+              "ms/step", *metric_names]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     records = []
-    for label in labels:
-        runs = [r for r in results if r.label == label]
+    for setting, label in groups:
+        runs = [r for r in results if r.label == label and r.setting == setting]
         if step is None:
             ok = [r for r in runs if r.status == "done"]
         else:
             ok = [r for r in runs if any(row["step"] == step for row in r.rows)]
         diverged = sum(r.status == "diverged" for r in runs)
+        failed = sum(r.status == "failed" for r in runs)
         ms = [r.summary.get("time_per_step_ms", math.nan) for r in ok if r.summary.get("time_per_step_ms")]
-        cells = [label, str(len(ok) if step is not None else len(runs)), str(diverged), f"{np.mean(ms):.1f}" if ms else "–"]
-        record: dict[str, Any] = {"solver": label, "runs": len(runs), "diverged": diverged,
+        cells = [*([setting or "–"] if swept else []), label, str(len(ok) if step is not None else len(runs)),
+                 str(diverged), *([str(failed)] if failed_runs else []), f"{np.mean(ms):.1f}" if ms else "–"]
+        record: dict[str, Any] = {**({"setting": setting} if swept else {}), "solver": label, "runs": len(runs),
+                                  "diverged": diverged, **({"failed": failed} if failed_runs else {}),
                                   "ms_per_step": float(np.mean(ms)) if ms else math.nan}
         for m in metric_names:
             values = [_final_value(r.rows, m, "final" if step is None else step) for r in ok]
@@ -330,8 +375,10 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         md.append("| " + " | ".join(cells) + " |")
         records.append(record)
     where = "Final metrics" if step is None else f"Metrics at step {step} (runs that reached it; 'runs' counts them)"
+    errors = "".join(f"- failed: {run_label(r)}: {r.summary.get('error') or 'no error recorded'}\n" for r in failed_runs)
     text = (f"{where}: mean ± sample std over seeds [95% bootstrap CI of the mean]; diverged "
-            "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n" + _made_with(results))
+            + ("and failed " if failed_runs else "") + "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n"
+            + ("\n" + errors if errors else "") + _made_with(results))
     out.mkdir(parents=True, exist_ok=True)
     stem = "comparison" if step is None else f"comparison-step{step}"
     (out / f"{stem}.md").write_text(text)
@@ -340,6 +387,11 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         writer.writeheader()
         writer.writerows(records)
     return text
+
+
+def run_label(result: RunResult) -> str:
+    """``label seedK`` (``setting label seedK`` in a sweep)."""
+    return (f"{result.setting} " if result.setting else "") + f"{result.label} seed{result.seed}"
 
 
 def _made_with(results: list[RunResult]) -> str:
@@ -353,19 +405,70 @@ def _made_with(results: list[RunResult]) -> str:
         f"- {line}\n" for line in lines)
 
 
+def _setting_successes(claim: Claim, results: list[RunResult], label: str) -> list[tuple[int, int]]:
+    """Per setting of solver ``label``'s runs: (seeds holding the claim, seeds)."""
+    out = []
+    for setting in dict.fromkeys(r.setting for r in results if r.label == label):
+        runs = [r for r in results if r.label == label and r.setting == setting]
+        values = [_final_value(r.rows, claim.metric, claim.step) if r.status == "done" else None for r in runs]
+        out.append((sum(v is not None and claim.holds(v) for v in values), len(runs)))
+    return out
+
+
+def success_shares(claim: Claim, results: list[RunResult], label: str | None = None) -> dict[str, Any]:
+    """How often the claim's condition holds across a sweep's settings for solver ``label``
+    (default: the claim's).
+
+    Returns ``{"settings", "succeeded", "run_share", "ci_low", "ci_high"}``: the number of
+    settings, how many *succeed* (the condition holds in ≥ ``claim.share`` of their seeds),
+    and the share of runs in which it holds — the mean over settings of each setting's
+    share of seeds — with its 95% bootstrap CI over settings."""
+    counts = _setting_successes(claim, results, label or claim.solver)
+    succeeded = sum(n > 0 and held / n + 1e-12 >= claim.share for held, n in counts)
+    rates = [held / n for held, n in counts if n]
+    share, low, high = mean_ci(rates) if rates else (math.nan, math.nan, math.nan)
+    return {"settings": len(counts), "succeeded": int(succeeded), "run_share": share, "ci_low": low, "ci_high": high}
+
+
+def _share_text(found: dict[str, Any]) -> str:
+    if not found["settings"]:
+        return "no runs"
+    return (f"{found['succeeded']}/{found['settings']} settings; runs {found['run_share']:.0%} "
+            f"[{found['ci_low']:.0%}, {found['ci_high']:.0%}]")
+
+
 def verify(case: Case, results: list[RunResult]) -> tuple[bool, str]:
-    """Check the case's claims against ``results``; return (all hold, markdown table)."""
-    lines = ["| claim | seeds holding | needed | verdict |", "|---|---|---|---|"]
+    """Check the case's claims against ``results``; return (all hold, markdown table).
+
+    In a sweep a claim is judged per setting (see :class:`arena.cases.Claim`); the table
+    gives the settings that succeed and the share of runs in which the condition holds,
+    with its 95% bootstrap CI over settings. A ``than`` claim compares those run shares.
+    A claim with no runs does not hold: its row says "not run"."""
+    swept = any(r.setting is not None for r in results)
+    lines = [f"| claim | {'settings' if swept else 'seeds'} holding | needed | verdict |", "|---|---|---|---|"]
     all_hold = True
     for claim in case.claims:
         runs = [r for r in results if r.label == claim.solver]
-        values = [_final_value(r.rows, claim.metric, claim.step) if r.status == "done" else None for r in runs]
-        holding = sum(v is not None and claim.holds(v) for v in values)
-        share = holding / len(runs) if runs else 0.0
-        verdict = bool(runs) and share + 1e-12 >= claim.share
+        if claim.than or swept:
+            mine = success_shares(claim, results)
+            if claim.than:
+                other = success_shares(claim, results, claim.than)
+                verdict = bool(mine["settings"] and other["settings"]) and mine["run_share"] > other["run_share"]
+                holding = f"{claim.solver}: {_share_text(mine)}; {claim.than}: {_share_text(other)}"
+                needed = f"more than {claim.than}"
+            else:
+                verdict = bool(mine["settings"]) and mine["succeeded"] / mine["settings"] + 1e-12 >= claim.settings
+                holding, needed = _share_text(mine), f"{claim.settings:.0%} of settings"
+            shown = ""
+        else:
+            values = [_final_value(r.rows, claim.metric, claim.step) if r.status == "done" else None for r in runs]
+            held = sum(v is not None and claim.holds(v) for v in values)
+            verdict = bool(runs) and held / len(runs) + 1e-12 >= claim.share
+            holding, needed = f"{held}/{len(runs)}", f"{claim.share:.0%}"
+            shown = " (" + (", ".join(number(v) for v in values) or "no runs") + ")"
         all_hold &= verdict
-        shown = ", ".join(number(v) for v in values) or "no runs"
-        lines.append(f"| {claim} ({shown}) | {holding}/{len(runs)} | {claim.share:.0%} | {'holds' if verdict else 'FAILS'} |")
+        word = "not run" if not runs else ("holds" if verdict else "FAILS")
+        lines.append(f"| {claim}{shown} | {holding} | {needed} | {word} |")
     if not case.claims:
         lines.append("| (the case states no claims) | | | |")
     return all_hold, "\n".join(lines) + "\n"

@@ -42,6 +42,7 @@ class RunConfig:
     case: str = ""
     tensorboard: bool = False
     compile: bool = False  # torch.compile the solver's step (solvers.compiled.compile_step)
+    setting: str | None = None  # the label of a case sweep's setting (None: not in a sweep)
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "checkpoint_every", "seed"):

@@ -36,3 +36,24 @@ def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
             raise ConfigError(f"{flag} expects key=value, got {item!r} (e.g. {flag} {example})")
         options[key.strip()] = parse_option_value(value.strip())
     return options
+
+
+def parse_criterion(text: str) -> tuple[str, tuple[str, float] | None]:
+    """``"modes_covered_1pct>=8"`` → ``("modes_covered_1pct", (">=", 8.0))``; a bare metric
+    name → ``(name, None)``."""
+    import re
+
+    match = re.fullmatch(r"\s*([A-Za-z_][\w.]*)\s*(?:(>=|<=|==|>|<)\s*([-+0-9.eE]+))?\s*", text or "")
+    if not match or (match.group(2) and not _is_float(match.group(3))):
+        raise ConfigError(f"--sweep expects METRIC or METRIC<op>VALUE (op one of >=, >, <=, <, ==), "
+                          f"e.g. modes_covered_1pct>=8; got {text!r}")
+    metric, op, value = match.groups()
+    return metric, (op, float(value)) if op else None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 from arena.recorder import BOOKKEEPING_COLUMNS  # noqa: E402
 
-__all__ = ["plot_run", "plot_comparison", "plot_samples"]
+__all__ = ["plot_run", "plot_comparison", "plot_samples", "plot_sweep"]
 
 
 def _metrics(rows: list[dict[str, Any]]) -> list[str]:
@@ -165,3 +165,79 @@ def plot_samples(path: Path, game: Any, rows: dict[str, Path], seed: int, device
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str, float] | None = None) -> Path | None:
+    """Heat map of a sweep: one panel per solver, one cell per setting.
+
+    A cell holds the share of the setting's seeds whose final ``metric`` meets ``criterion``
+    (``(op, value)``, e.g. ``(">=", 8)``), or without one the metric's mean over seeds. Rows
+    are the combinations of the first half of the sweep's keys, columns those of the rest,
+    values in numeric order. ``None`` when the runs hold no sweep.
+    """
+    from arena.cases import OPS
+    from arena.sweep import parse_label
+
+    swept = [r for r in results if getattr(r, "setting", None)]
+    if not swept:
+        return None
+    names = list(parse_label(swept[0].setting))
+    values: dict[str, list[str]] = {n: [] for n in names}
+    for r in swept:
+        for n, v in parse_label(r.setting).items():
+            if v not in values.setdefault(n, []):
+                values[n].append(v)
+    for n in values:
+        values[n].sort(key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, v))
+    split = (len(names) + 1) // 2
+    row_keys, col_keys = names[:split], names[split:]
+    rows = _combos(row_keys, values)
+    cols = _combos(col_keys, values) or [()]
+    labels = list(dict.fromkeys(r.label for r in swept))
+    fig, axes = plt.subplots(1, len(labels), figsize=(1.0 + 0.95 * len(cols) * len(labels) + 1.2,
+                                                       1.4 + 0.42 * len(rows)), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        grid = np.full((len(rows), len(cols)), np.nan)
+        for i, rk in enumerate(rows):
+            for j, ck in enumerate(cols):
+                want = dict(zip(row_keys + col_keys, rk + ck))
+                runs = [r for r in swept if r.label == label and parse_label(r.setting) == want]
+                finals = [r.rows[-1].get(metric) if r.rows and r.status == "done" else None for r in runs]
+                if criterion is not None:
+                    op, bound = criterion
+                    if runs:
+                        grid[i, j] = sum(v is not None and OPS[op](v, bound) for v in finals) / len(runs)
+                else:
+                    finite = [v for v in finals if v is not None and math.isfinite(v)]
+                    grid[i, j] = np.mean(finite) if finite else np.nan
+        image = ax.imshow(grid, cmap="RdYlGn" if criterion else "viridis", aspect="auto",
+                          vmin=0 if criterion else None, vmax=1 if criterion else None)
+        for (i, j), v in np.ndenumerate(grid):
+            ax.text(j, i, "–" if np.isnan(v) else f"{v:.2g}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(cols)), [",".join(f"{k}={v}" for k, v in zip(col_keys, c)) for c in cols],
+                      rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(rows)), [",".join(f"{k}={v}" for k, v in zip(row_keys, r)) for r in rows]
+                      if ax is axes[0][0] else [], fontsize=7)
+        ok = np.nanmean(grid) if criterion and np.isfinite(grid).any() else None
+        ax.set_title(label + (f"\nsettings mean {ok:.2f}" if ok is not None else ""), fontsize=9)
+    what = f"share of seeds with final {metric} {criterion[0]} {criterion[1]:g}" if criterion else f"final {metric}, mean over seeds"
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label=what)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _combos(keys: list[str], values: dict[str, list[str]]) -> list[tuple[str, ...]]:
+    import itertools
+
+    return list(itertools.product(*(values[k] for k in keys))) if keys else []

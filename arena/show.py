@@ -137,9 +137,24 @@ def show_case(path: Path) -> str:
         extra = ", ".join(f"{k}={v!r}" for k, v in s.options.items())
         lines.append(f"  {s.label}: {s.name}" + (f" ({extra})" if extra else "")
                      + (f", optimizers {s.optimizers}" if s.optimizers else ""))
+    lines += _sweep_lines(case)
     lines.append(f"claims ({len(case.claims)}):" if case.claims else "claims: none")
     lines += [f"  {claim}" for claim in case.claims]
     return "\n".join(lines)
+
+
+def _sweep_lines(case: Any) -> list[str]:
+    """The grid of a case's ``[sweep]``: its keys, its size and the number of runs."""
+    if not case.sweep:
+        return [f"runs: {len(case.solvers)} solver(s) × {len(case.seeds)} seed(s) = {len(case.solvers) * len(case.seeds)}"]
+    settings = case.settings()
+    runs = len(settings) * len(case.solvers) * len(case.seeds)
+    lines = [f"sweep: {' × '.join(str(len(a.values)) for a in case.sweep)} = {len(settings)} settings; "
+             f"runs: {len(settings)} settings × {len(case.solvers)} solver(s) × {len(case.seeds)} seed(s) = {runs}"]
+    lines += [f"  {a.key}: {', '.join(map(repr, a.values))}" for a in case.sweep]
+    shown = settings[:4]
+    lines.append("  settings: " + "; ".join(s.label for s in shown) + ("; …" if len(settings) > len(shown) else ""))
+    return lines
 
 
 def show_run(run_dir: Path) -> str:
