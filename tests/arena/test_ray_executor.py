@@ -53,12 +53,37 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if "time" not in k} for r in rows]
 
 
-def test_ray_runs_equal_local_runs(tmp_path, local_ray):
-    case = load_case(_case(tmp_path, 'fault = "none"'))
-    local = compare(case, tmp_path / "local", quiet=True, threads=1)
+SWEEP_CASE = """
+name = "tiny-sweep"
+[game]
+name = "rps"
+[run]
+steps = 30
+eval_every = 10
+seeds = [0, 1]
+[sweep]
+"optimizer.lr" = [0.05, 0.2]
+[[solvers]]
+label = "alternating"
+name = "alternating"
+[[solvers]]
+label = "optimistic"
+name = "optimistic"
+"""
+
+
+def test_a_sweep_on_ray_equals_the_local_pool_and_is_kept_when_run_again(tmp_path, local_ray, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP_CASE)
+    case = load_case(path)
+    local = compare(case, tmp_path / "local", quiet=True, threads=1, jobs=2)
     remote = compare(case, tmp_path / "ray", quiet=True, threads=1, executor="ray")
-    assert [r.status for r in remote] == ["done"]
-    assert _metrics(remote[0].run_dir) == _metrics(local[0].run_dir)
+    assert len(remote) == 2 * 2 * 2 and all(r.status == "done" for r in remote)
+    for a, b in zip(local, remote):
+        assert (a.setting, a.label, a.seed) == (b.setting, b.label, b.seed)
+        assert _metrics(a.run_dir) == _metrics(b.run_dir)
+    compare(case, tmp_path / "ray", threads=1, executor="ray")
+    assert capsys.readouterr().out.count("already done, kept") == 8
 
 
 def test_a_worker_that_dies_is_retried_and_continues_from_its_checkpoint(tmp_path, local_ray):
