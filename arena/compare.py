@@ -370,7 +370,11 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
             mean, lo, hi = mean_ci(values)
             finite = [v for v in values if v is not None and math.isfinite(v)]
             std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-            cells.append("–" if math.isnan(mean) else f"{number(mean)} ± {number(std, '.2g')} [{number(lo)}, {number(hi)}]")
+            missing = len(values) - len(finite)  # NaN: the metric's "not computable" (e.g. class_kl, no sample)
+            cell = "–" if math.isnan(mean) else f"{number(mean)} ± {number(std, '.2g')} [{number(lo)}, {number(hi)}]"
+            if missing and values:
+                cell = "not computable" if not finite else cell + f" ({missing}/{len(values)} not computable)"
+            cells.append(cell)
             record.update({m: mean, f"{m}_std": std, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         md.append("| " + " | ".join(cells) + " |")
         records.append(record)

@@ -207,11 +207,20 @@ class MixtureOfGaussians(GANGame):
 
     def draw(self, params: JointParams, ax: Any, generator: torch.Generator) -> None:
         """Generator samples (blue dots) and the modes (red crosses), as in Metz et al.
-        Fig. 1; fixed limits so that a grid of snapshots compares at a glance."""
+        Fig. 1; fixed limits so that a grid of snapshots compares at a glance. Samples
+        outside the limits are drawn on the edge as orange triangles, with their count, so
+        that every sample is shown."""
         samples = self.generate(params, self.eval_samples, generator).double().cpu().numpy()
         centers = self.centers.numpy()
         lim = self.limits()
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color="tab:blue", linewidths=0)
+        outside = (abs(samples) > lim).any(axis=1)
+        inside = samples[~outside]
+        ax.scatter(inside[:, 0], inside[:, 1], s=2, alpha=0.3, color="tab:blue", linewidths=0)
+        if outside.any():
+            edge = samples[outside].clip(-lim, lim)
+            ax.scatter(edge[:, 0], edge[:, 1], s=12, marker="^", color="tab:orange", linewidths=0, clip_on=False)
+            ax.text(0.02, 0.02, f"{int(outside.sum())} outside (on the edge)", transform=ax.transAxes, fontsize=6,
+                    color="tab:orange")
         ax.scatter(centers[:, 0], centers[:, 1], s=25, marker="x", color="red", linewidths=1)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)

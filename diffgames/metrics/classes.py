@@ -30,9 +30,10 @@ def class_metrics(probabilities: Tensor, confidence: float = 0.9, min_share: flo
         ``class_kl``: ``KL(p ‖ u) = Σ_c p_c log(10 p_c)`` of the class histogram ``p`` of
         the confident samples against the uniform ``u = 1/10`` (PacGAN's reverse KL, Lin
         et al. 2018, Sec. 5, for the modes of stacked MNIST). Empty classes contribute
-        ``0 · log 0 = 0``, so the value lies in ``[0, log 10]``; with no confident sample
-        ``p`` is undefined and we return ``log 10``, the value of a collapse onto one
-        class, and ``digits_covered = 0``.
+        ``0 · log 0 = 0``, so the value lies in ``[0, log 10]``. With no confident sample
+        ``p`` is undefined: ``class_kl`` is NaN (not computable; comparison tables say so)
+        rather than a value that would read like a measured histogram, and
+        ``digits_covered = 0``.
     """
     n, classes = probabilities.shape
     if n == 0:
@@ -41,7 +42,7 @@ def class_metrics(probabilities: Tensor, confidence: float = 0.9, min_share: flo
     confident = top >= confidence
     total = int(confident.sum())
     if total == 0:
-        return {"digits_covered": 0, "class_kl": math.log(classes), "confident_fraction": 0.0}
+        return {"digits_covered": 0, "class_kl": math.nan, "confident_fraction": 0.0}
     counts = torch.bincount(label[confident], minlength=classes).double()
     p = counts / total
     kl = float(torch.where(p > 0, p * torch.log(p * classes), torch.zeros_like(p)).sum())

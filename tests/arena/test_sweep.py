@@ -197,3 +197,20 @@ def test_the_bundled_sensitivity_case_spans_24_settings():
     assert len(case.settings()) >= 24 and len(case.seeds) >= 2
     assert {s.label for s in case.solvers} == {"unrolled-k0", "unrolled-k5"}
     assert all(c.than == "unrolled-k0" for c in case.claims)
+
+
+def test_a_metric_that_cannot_be_computed_and_a_claim_with_no_runs_say_so(tmp_path):
+    from arena.compare import RunResult, aggregate
+
+    def result(seed, kl):
+        return RunResult("k0", seed, tmp_path, {"status": "done"}, [{"step": 10, "class_kl": kl, "digits": 1.0}])
+
+    table = aggregate([result(0, float("nan")), result(1, 0.5)], tmp_path / "a", ["class_kl", "digits"])
+    assert "(1/2 not computable)" in table
+    table = aggregate([result(0, float("nan"))], tmp_path / "b", ["class_kl"])
+    assert "| not computable |" in table
+    claims = '[[claims]]\nsolver = "cgd"\nmetric = "nash_conv"\nop = "<"\nvalue = 1'
+    path = tmp_path / "plain.toml"
+    path.write_text(CASE.replace("[sweep]\n{sweep}\n", "").format(claims=claims))
+    ok, text = verify(load_case(path), [])
+    assert not ok and "| not run |" in text and "FAILS" not in text

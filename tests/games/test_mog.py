@@ -348,3 +348,24 @@ def test_case_files_are_consistent(layout):
     for claim in case["claims"]:
         assert claim["solver"] in labels and claim["metric"] in game.metric_names()
         assert claim["op"] in (">=", ">", "<=", "<", "==") and 0 < claim["share"] <= 1
+
+
+def test_draw_shows_samples_outside_the_limits_on_the_edge():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    game = games.make("mog", **TINY)
+    params = game.init_params(0)
+    params["generator"] = {k: v.clone() for k, v in params["generator"].items()}
+    last_bias = [k for k in params["generator"] if k.endswith("bias")][-1]
+    params["generator"][last_bias] += torch.tensor([50.0, 0.0])  # every sample far right of the limits
+    fig, ax = plt.subplots()
+    try:
+        game.draw(params, ax, gen(0))
+        inside, edge, modes = ax.collections
+        assert len(inside.get_offsets()) + len(edge.get_offsets()) == game.eval_samples
+        assert len(edge.get_offsets()) > 0 and (abs(edge.get_offsets()) <= game.limits() + 1e-9).all()
+        assert any("outside" in t.get_text() for t in ax.texts)
+    finally:
+        plt.close(fig)
