@@ -218,8 +218,8 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
                       rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(len(rows)), [",".join(f"{k}={v}" for k, v in zip(row_keys, r)) for r in rows]
                       if ax is axes[0][0] else [], fontsize=7)
-        ok = np.nanmean(grid) if criterion and np.isfinite(grid).any() else None
-        ax.set_title(label + (f"\nsettings mean {ok:.2f}" if ok is not None else ""), fontsize=9)
+        mean = np.nanmean(grid) if np.isfinite(grid).any() else None  # over settings
+        ax.set_title(label + (f"\nmean over settings {mean:.3g}" if mean is not None else ""), fontsize=9)
     what = f"share of seeds with final {metric} {criterion[0]} {criterion[1]:g}" if criterion else f"final {metric}, mean over seeds"
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label=what)
     path = Path(path)

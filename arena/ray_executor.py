@@ -136,6 +136,8 @@ def run_on_ray(todo: list[RunConfig], threads: int, report: Callable[[RunConfig,
                out: Path, address: str | None = None, gpus_per_run: float | None = None) -> bool:
     """Run ``todo`` as Ray tasks; ``report(cfg, summary)`` as each ends. True when interrupted."""
     ray = require_ray()
+    if address:
+        _check_reachable(address)
     started_here = not ray.is_initialized()
     if started_here:
         try:
@@ -170,6 +172,22 @@ def run_on_ray(todo: list[RunConfig], threads: int, report: Callable[[RunConfig,
         if started_here:
             ray.shutdown()
     return interrupted
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``host:port`` address must answer within ``timeout_s`` (``ray.init`` would keep
+    retrying for minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    import socket
+
+    if address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"no Ray cluster answers at {address!r} ({exc}); start one with `ray start --head` and give "
+                          "the address it prints (or --address auto on its head node), or leave out --address "
+                          "for a local instance") from None
 
 
 def _collect(ray: Any, ref: Any, cfg: RunConfig, report: Callable[[RunConfig, dict[str, Any]], None]) -> bool:

@@ -150,6 +150,11 @@ def test_asking_for_ray_without_it_is_one_line(monkeypatch):
         require_ray()
 
 
+def test_an_address_with_no_cluster_is_one_line(tmp_path, capsys):
+    assert main(["compare", "quickstart", "--executor", "ray", "--address", "127.0.0.1:1", "--out", str(tmp_path)]) == 2
+    assert "no Ray cluster answers at '127.0.0.1:1'" in capsys.readouterr().err
+
+
 def test_executor_options_are_checked(tmp_path, capsys):
     assert main(["compare", "quickstart", "--address", "ray://nowhere:1", "--out", str(tmp_path)]) == 2
     assert "--address and --gpus-per-run go with --executor ray" in capsys.readouterr().err
