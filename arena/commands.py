@@ -11,7 +11,7 @@ from arena.cases import Case, bundled_cases, case_description, find_case, load_c
 from arena.parsing import parse_criterion, parse_kv, parse_seeds
 from arena.compare import aggregate, compare, load_runs, seeds_note, verify
 from arena.config import RunConfig, run_dirs_below
-from arena.plots import plot_comparison, plot_run, plot_samples, plot_sweep
+from arena.plots import plot_comparison, plot_run, plot_samples, plot_sweep, sweep_figure_name
 from arena.recorder import BOOKKEEPING_COLUMNS
 from arena.run import Interrupted, read_metrics, read_summary, resume, train_or_continue
 from arena.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>)
@@ -292,8 +292,9 @@ def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:
     if any(r.setting for r in results):
         claims = case.claims if case is not None else []
         for claim in {(c.metric, c.op, float(c.value)): c for c in claims}.values():
-            path = out / "plots" / f"sweep-{claim.metric}.png"
-            figures.insert(0, plot_sweep(path, results, claim.metric, (claim.op, float(claim.value))))
+            criterion = (claim.op, float(claim.value))
+            path = out / "plots" / sweep_figure_name(claim.metric, criterion)
+            figures.insert(0, plot_sweep(path, results, claim.metric, criterion))
         return figures  # a sample grid of one setting would say little about a sweep
     if results:
         cfg = RunConfig.load(results[0].run_dir / "config.toml")
@@ -340,7 +341,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         known = {k for r in results for row in r.rows[:1] for k in row}
         if metric not in known:
             raise ConfigError(f"the runs in {target} log no metric {metric!r}; they log: {', '.join(sorted(known))}")
-        path = plot_sweep(target / "plots" / f"sweep-{metric}.png", results, metric, criterion)
+        path = plot_sweep(target / "plots" / sweep_figure_name(metric, criterion), results, metric, criterion)
         if path is None:
             raise ConfigError(f"{target} holds no sweep (no <setting>/<solver>/seed<k> runs); --sweep needs one")
         print(f"wrote {path}")

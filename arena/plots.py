@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 from arena.recorder import BOOKKEEPING_COLUMNS  # noqa: E402
 
-__all__ = ["plot_run", "plot_comparison", "plot_samples", "plot_sweep"]
+__all__ = ["plot_run", "plot_comparison", "plot_samples", "plot_sweep", "sweep_figure_name"]
 
 
 def _metrics(rows: list[dict[str, Any]]) -> list[str]:
@@ -227,6 +227,14 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+_OP_NAMES = {">=": "ge", ">": "gt", "<=": "le", "<": "lt", "==": "eq"}
+
+
+def sweep_figure_name(metric: str, criterion: tuple[str, float] | None = None) -> str:
+    """``sweep-<metric>.png``, or ``sweep-<metric>-ge8.png`` for the criterion ``>= 8``."""
+    return f"sweep-{metric}" + (f"-{_OP_NAMES[criterion[0]]}{criterion[1]:g}" if criterion else "") + ".png"
 
 
 def _is_number(text: str) -> bool:

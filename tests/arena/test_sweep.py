@@ -161,11 +161,11 @@ def test_cli_compare_table_show_and_heat_map(tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 8 and rows[0]["setting"] and {r["solver"] for r in rows} == {"alternating", "unrolled"}
     assert (out / "comparison.md").read_text().splitlines()[2].startswith("| setting | solver |")
-    assert (out / "plots" / "sweep-nash_conv.png").stat().st_size > 1000
+    assert (out / "plots" / "sweep-nash_conv-lt0.7.png").stat().st_size > 1000
     capsys.readouterr()
 
     assert main(["plot", str(out), "--sweep", "distance_to_nash<0.5"]) == 0
-    assert (out / "plots" / "sweep-distance_to_nash.png").is_file()
+    assert (out / "plots" / "sweep-distance_to_nash-lt0.5.png").is_file()
     assert main(["plot", str(out), "--sweep", "no_such_metric"]) == 2
     assert "log no metric 'no_such_metric'" in capsys.readouterr().err
 
