@@ -6,7 +6,7 @@ from typing import Any
 from diffgames.errors import ConfigError
 from diffgames.registry import parse_option_value
 
-__all__ = ["parse_seeds", "parse_kv"]
+__all__ = ["parse_seeds", "parse_kv", "parse_criterion", "is_number"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -44,14 +44,15 @@ def parse_criterion(text: str) -> tuple[str, tuple[str, float] | None]:
     import re
 
     match = re.fullmatch(r"\s*([A-Za-z_][\w.]*)\s*(?:(>=|<=|==|>|<)\s*([-+0-9.eE]+))?\s*", text or "")
-    if not match or (match.group(2) and not _is_float(match.group(3))):
+    if not match or (match.group(2) and not is_number(match.group(3))):
         raise ConfigError(f"--sweep expects METRIC or METRIC<op>VALUE (op one of >=, >, <=, <, ==), "
                           f"e.g. modes_covered_1pct>=8; got {text!r}")
     metric, op, value = match.groups()
     return metric, (op, float(value)) if op else None
 
 
-def _is_float(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a float."""
     try:
         float(text)
     except ValueError:

@@ -176,6 +176,7 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
     values in numeric order. ``None`` when the runs hold no sweep.
     """
     from arena.cases import OPS
+    from arena.parsing import is_number
     from arena.sweep import parse_label
 
     swept = [r for r in results if getattr(r, "setting", None)]
@@ -188,7 +189,7 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
             if v not in values.setdefault(n, []):
                 values[n].append(v)
     for n in values:
-        values[n].sort(key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, v))
+        values[n].sort(key=lambda v: (0, float(v), "") if is_number(v) else (1, 0.0, v))
     split = (len(names) + 1) // 2
     row_keys, col_keys = names[:split], names[split:]
     rows = _combos(row_keys, values)
@@ -235,14 +236,6 @@ _OP_NAMES = {">=": "ge", ">": "gt", "<=": "le", "<": "lt", "==": "eq"}
 def sweep_figure_name(metric: str, criterion: tuple[str, float] | None = None) -> str:
     """``sweep-<metric>.png``, or ``sweep-<metric>-ge8.png`` for the criterion ``>= 8``."""
     return f"sweep-{metric}" + (f"-{_OP_NAMES[criterion[0]]}{criterion[1]:g}" if criterion else "") + ".png"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _combos(keys: list[str], values: dict[str, list[str]]) -> list[tuple[str, ...]]:
