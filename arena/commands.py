@@ -325,7 +325,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise ConfigError(f"no runs of case {case.name!r} in {runs}; run `diffgames compare {args.target}` first")
     ok, table = verify(case, results)
     print(f"case {case.name}: {len(results)} runs\n" + table)
-    print("all claims hold" if ok else "some claims FAIL")
+    failing, not_run = table.count("| FAILS |"), table.count("| not run |")
+    if ok:
+        print("all claims hold")
+    else:
+        print(", ".join(part for part in (f"{failing} claim(s) FAIL" if failing else "",
+                                          f"{not_run} claim(s) not run (no runs of their solver)" if not_run else "")
+                        if part))
     return 0 if ok else 1
 
 

@@ -214,3 +214,15 @@ def test_a_metric_that_cannot_be_computed_and_a_claim_with_no_runs_say_so(tmp_pa
     path.write_text(CASE.replace("[sweep]\n{sweep}\n", "").format(claims=claims))
     ok, text = verify(load_case(path), [])
     assert not ok and "| not run |" in text and "FAILS" not in text
+
+
+def test_verify_says_which_claims_fail_and_which_were_not_run(tmp_path, capsys):
+    claims = ('[[claims]]\nsolver = "alternating"\nmetric = "nash_conv"\nop = "<"\nvalue = -1\n'
+              '[[claims]]\nsolver = "cgd"\nmetric = "nash_conv"\nop = "<"\nvalue = 1')
+    path = tmp_path / "plain.toml"
+    path.write_text(CASE.replace("[sweep]\n{sweep}\n", "").format(claims=claims))
+    out = tmp_path / "runs"
+    assert main(["compare", str(path), "--solvers", "alternating", "--seeds", "0", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    assert capsys.readouterr().out.strip().endswith("1 claim(s) FAIL, 1 claim(s) not run (no runs of their solver)")
