@@ -153,11 +153,11 @@ def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: boo
     if executor and executor.get("executor") == "ray":
         if vectorize:
             raise ConfigError("--vectorize batches seeds in one process; it does not combine with --executor ray")
-        from arena.compare import _Progress
+        from arena.compare import Progress
         from arena.ray_executor import run_on_ray
 
         todo = [c for c, a in zip(configs, actions) if a != "keep"]
-        report = _Progress(len(todo), [], quiet)
+        report = Progress(len(todo), [], quiet)
         threads = 1 if not todo else max(1, (os.cpu_count() or 1) // len(todo))
         if todo and run_on_ray(todo, threads, report, out=root, address=executor.get("address"),
                                gpus_per_run=executor.get("gpus_per_run")):

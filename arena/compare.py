@@ -159,7 +159,7 @@ def compare(
         raise ConfigError("--vectorize batches seeds in one process; it does not combine with --executor ray")
     todo = _not_finished(configs, quiet, overwrite)
     jobs, threads = _processes_and_threads(jobs, threads, len(todo))
-    report = _Progress(len(todo), metric_names or [], quiet)
+    report = Progress(len(todo), metric_names or [], quiet)
     started = time.perf_counter()
     if todo and not quiet:
         where = "as Ray tasks" if executor == "ray" else f"with {jobs} process(es)"
@@ -209,7 +209,7 @@ def _processes_and_threads(jobs: int, threads: int | None, runs: int) -> tuple[i
     return jobs, threads
 
 
-class _Progress:
+class Progress:
     """One line per finished run: ``[done/total] label seedK: …``."""
 
     def __init__(self, total: int, metrics: list[str], quiet: bool):
@@ -224,7 +224,7 @@ class _Progress:
             print(_line(self.done, self.total, cfg, summary, self.metrics), flush=True)
 
 
-def _run_stacked(todo: list[RunConfig], report: _Progress) -> bool:
+def _run_stacked(todo: list[RunConfig], report: Progress) -> bool:
     """Each label's seeds as one batched run; True when interrupted."""
     from arena.vectorized import train_vectorized_or_continue
 
@@ -239,7 +239,7 @@ def _run_stacked(todo: list[RunConfig], report: _Progress) -> bool:
     return False
 
 
-def _run_in_turn(todo: list[RunConfig], threads: int, report: _Progress) -> bool:
+def _run_in_turn(todo: list[RunConfig], threads: int, report: Progress) -> bool:
     """One run after another in this process; True when interrupted."""
     for cfg in todo:
         summary = _run_one(cfg.to_dict(), threads)
@@ -249,7 +249,7 @@ def _run_in_turn(todo: list[RunConfig], threads: int, report: _Progress) -> bool
     return False
 
 
-def _run_in_pool(todo: list[RunConfig], jobs: int, threads: int, report: _Progress) -> bool:
+def _run_in_pool(todo: list[RunConfig], jobs: int, threads: int, report: Progress) -> bool:
     """The runs in ``jobs`` spawned processes; True when interrupted."""
     import multiprocessing
 

@@ -96,12 +96,7 @@ def _train_task(config: dict[str, Any], threads: int, probe: str, token: str, fi
     if not shared:
         out = Path(tempfile.mkdtemp(prefix="diffgames-ray-")) / "run"
         if files is not None:
-            _unpack(files, out)
-            saved = out / "config.toml"
-            if saved.is_file():  # the copy's config names the driver's folder: point it here
-                copy = RunConfig.load(saved)
-                copy.out = str(out)
-                copy.save(saved)
+            _unpack_run(files, out)
         cfg.out = str(out)
     try:
         summary = train_or_continue(cfg, quiet=True)
@@ -110,17 +105,21 @@ def _train_task(config: dict[str, Any], threads: int, probe: str, token: str, fi
     return {"summary": summary, "files": None if shared else _pack(out)}
 
 
-def _store(cfg: RunConfig, result: dict[str, Any]) -> None:
-    """Write a task's returned files into the run directory, its config naming that directory."""
-    if result.get("files") is None:
-        return
-    out = Path(cfg.out)
-    _unpack(result["files"], out)
-    saved = out / "config.toml"
+def _unpack_run(data: bytes, folder: Path) -> None:
+    """Unpack a run directory's files into ``folder``; its ``config.toml`` then names
+    ``folder`` (it named the folder the files came from)."""
+    _unpack(data, folder)
+    saved = folder / "config.toml"
     if saved.is_file():
         copy = RunConfig.load(saved)
-        copy.out = cfg.out
+        copy.out = str(folder)
         copy.save(saved)
+
+
+def _store(cfg: RunConfig, result: dict[str, Any]) -> None:
+    """Write a task's returned files into the run directory."""
+    if result.get("files") is not None:
+        _unpack_run(result["files"], Path(cfg.out))
 
 
 def _error_text(exc: BaseException) -> str:
