@@ -347,7 +347,14 @@ def test_case_files_are_consistent(layout):
     assert run["snapshot_steps"][0] == 0 and run["snapshot_steps"][-1] == run["steps"]
     for claim in case["claims"]:
         assert claim["solver"] in labels and claim["metric"] in game.metric_names()
-        assert claim["op"] in (">=", ">", "<=", "<", "==") and 0 < claim["share"] <= 1
+        assert claim["op"] in (">=", ">", "<=", "<", "==")
+        if "than" in claim:  # a comparison claim: the other solver's share, not a fixed one
+            assert claim["than"] in labels and "share" not in claim
+        else:
+            assert 0 < claim["share"] <= 1
+        assert claim["description"].startswith(("strict:", "lenient:"))
+    # the strict count leads
+    assert case["claims"][0]["metric"] == "modes_covered_1pct"
 
 
 def test_draw_shows_samples_outside_the_limits_on_the_edge():
