@@ -382,7 +382,7 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
     errors = "".join(f"- failed: {run_label(r)}: {r.summary.get('error') or 'no error recorded'}\n" for r in failed_runs)
     text = (f"{where}: mean ± sample std over seeds [95% bootstrap CI of the mean]; diverged "
             + ("and failed " if failed_runs else "") + "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n"
-            + ("\n" + errors if errors else "") + _made_with(results))
+            + ("\n" + errors if errors else "") + made_with(results))
     out.mkdir(parents=True, exist_ok=True)
     stem = "comparison" if step is None else f"comparison-step{step}"
     (out / f"{stem}.md").write_text(text)
@@ -398,7 +398,7 @@ def run_label(result: RunResult) -> str:
     return (f"{result.setting} " if result.setting else "") + f"{result.label} seed{result.seed}"
 
 
-def _made_with(results: list[RunResult]) -> str:
+def made_with(results: list[RunResult]) -> str:
     """The provenance of the runs, stated once (each distinct one when they differ)."""
     from diffgames.machine import provenance_line
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import games
-from arena.compare import RunResult, load_runs
+from arena.compare import RunResult, load_runs, made_with
 from arena.config import RunConfig
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.machine import machine_description
@@ -168,7 +168,8 @@ def solver_table(directory: str | Path) -> str:
     crit = verdict_of(cfg)
     table = _settled_table if crit.kind == "settled" else _distance_table
     rule, lines = table(results, _labels(results, cfg.case), crit)
-    return "\n".join(head[:-1] + [head[-1] + rule, ""] + lines) + "\n"
+    # each table names the code, versions and thread count its runs were made with
+    return "\n".join(head[:-1] + [head[-1] + rule, ""] + lines) + "\n" + made_with(results)
 
 
 def _metric_text(crit: Verdict) -> str:
@@ -256,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m arena.solver_table", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", help="comparison directories made by diffgames compare")
     parser.add_argument("--figures", help="also write <figures>/<case>.png (log-scale verdict metric)")
-    parser.add_argument("--machine", action="store_true", help="print a line describing this machine first")
+    parser.add_argument("--machine", action="store_true", help="print a line describing this machine (the one making the table) first")
     args = parser.parse_args(argv)
     try:
         if args.machine:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import torch
+
 from arena.cli import main as cli
 from arena.compare import RunResult
 from arena.solver_table import main, run_verdict, settled_verdict
@@ -55,4 +57,7 @@ def test_table_from_a_comparison(tmp_path, capsys):
     assert "### rps (case `quickstart`)" in text
     assert text.index("| simultaneous |") < text.index("| optimistic |")  # the case's order
     assert (tmp_path / "fig" / "quickstart.png").exists()
+    # the table names what its runs were made with (their provenance, not this process's)
+    made = [line for line in text.splitlines() if line.startswith("Made with: diffgames")]
+    assert len(made) == 1 and f"torch {torch.__version__}" in made[0] and "thread(s)" in made[0]
     assert main([str(tmp_path / "nothing")]) == 2
