@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,24 +53,35 @@ class RunResult:
         return self.summary.get("status", "missing")
 
 
+# Set in a worker process once a signal has stopped it: runs the pool hands it afterwards
+# (already queued, so the parent cannot cancel them) are not started.
+_STOPPED: list[int] = []
+
+
 def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
     """Worker: run (or resume) one config quietly; divergence is a result, not a crash."""
     import torch
 
-    torch.set_num_threads(threads)
     cfg = RunConfig(**config)
+    if _STOPPED:
+        return {"status": "interrupted", "error": "not started (the comparison was stopped)",
+                "label": cfg.label, "seed": cfg.seed}
+    torch.set_num_threads(threads)
     run_dir = Path(cfg.out)
     try:
         return train_or_continue(cfg, quiet=True)
-    except (DivergenceError, Interrupted):
-        return read_summary(run_dir)  # status "diverged" / "interrupted", written by the run
+    except Interrupted as exc:
+        _STOPPED.append(exc.signum)
+        return read_summary(run_dir)  # status "interrupted", written by the run
+    except DivergenceError:
+        return read_summary(run_dir)  # status "diverged", written by the run
     except Exception as exc:  # keep the comparison going; report the crash as such
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "label": cfg.label, "seed": cfg.seed}
 
 
 def _worker_init() -> None:
-    """Workers ignore Ctrl-C between runs (the parent stops them); inside a run,
-    :func:`arena.run.train` installs its own handler, which checkpoints first.
+    """Workers note Ctrl-C or SIGTERM between runs and start no further run; inside a
+    run, :func:`arena.run.train` installs its own handler, which checkpoints first.
 
     Workers spawned under :func:`_sigint_ignored` already start that way; this covers
     ``compare`` called off the main thread, where the parent cannot change signal handlers
@@ -77,7 +89,10 @@ def _worker_init() -> None:
     """
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A signal between runs (or while the worker is idle) stops it from starting more;
+    # inside a run, arena.run.train's own handler checkpoints first.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: _STOPPED.append(signum))
 
 
 @contextlib.contextmanager
@@ -255,19 +270,40 @@ def _run_in_pool(todo: list[RunConfig], jobs: int, threads: int, report: Progres
 
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init)
-    with _sigint_ignored():  # workers are spawned by submit and inherit SIG_IGN
-        futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
+    # SIGTERM (a scheduler's stop, `kill`) must stop the comparison like Ctrl-C does: without
+    # this the parent dies at once and its workers, orphaned, go on with the queued runs.
+    restore = _sigterm_as_keyboard_interrupt()
     try:
+        with _sigint_ignored():  # workers are spawned by submit and inherit SIG_IGN
+            futures = {pool.submit(_run_one, cfg.to_dict(), threads): cfg for cfg in todo}
         for future in as_completed(futures):
             summary = future.result()
             report(futures[future], summary)
             if summary.get("status") == "interrupted":
                 return True  # the finally clause lets running runs checkpoint and stop
     except KeyboardInterrupt:
-        return True  # Ctrl-C reaches the workers too: each checkpoints its run and returns
+        # Ctrl-C in a terminal reaches the workers too; a SIGTERM sent to this process
+        # alone does not, so pass it on: each worker checkpoints its run and returns
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGTERM)
+        return True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        restore()
     return False
+
+
+def _sigterm_as_keyboard_interrupt() -> Callable[[], None]:
+    """Raise KeyboardInterrupt on SIGTERM in this (main) thread; returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def seeds_change_nothing(game: Any) -> bool:

@@ -2,6 +2,7 @@
 checkpoints fall back to the previous good one."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 import warnings
 
+import pytest
 import torch
 
 from arena.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
@@ -144,3 +146,49 @@ def test_ctrl_c_on_compare_checkpoints_and_rerun_completes(tmp_path):
     straight = tmp_path / "straight"
     train(_config(straight, steps=3000, seed=0, checkpoint_every=50), quiet=True)
     assert _metrics(out / "ogda" / "seed0") == _metrics(straight)
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["kill-parent", "kill-group"])
+def test_sigterm_on_a_parallel_compare_stops_every_worker(tmp_path, to_group):
+    # SIGTERM (a scheduler's stop, `kill PID`) used to kill the parent alone: its workers,
+    # orphaned, went on with the queued runs, writing where a rerun would write too.
+    case = tmp_path / "c.toml"
+    case.write_text(
+        'name = "c"\n[game]\nname = "rps"\n[run]\nsteps = 20000\neval_every = 100\ncheckpoint_every = 50\n'
+        'seeds = [0, 1, 2, 3]\n[[solvers]]\nlabel = "ogda"\nname = "optimistic"\noptimizers = { name = "adam", lr = 0.05 }\n'
+    )
+    out = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "arena.cli", "compare", str(case), "--out", str(out), "--jobs", "2", "--quiet"],
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    started = [out / "ogda" / f"seed{s}" / "metrics.jsonl" for s in (0, 1)]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(m.exists() and len(m.read_text().splitlines()) >= 3 for m in started):
+        time.sleep(0.05)
+    if to_group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        os.kill(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode in (130, 143), err
+    assert "Traceback" not in err and "Continue with the same command" in err
+    for seed in (0, 1):
+        assert json.loads((out / "ogda" / f"seed{seed}" / "summary.json").read_text())["status"] == "interrupted"
+    deadline = time.time() + 10  # no worker left running in the session (zombies are dead)
+    while time.time() < deadline and _live_processes_in_group(process.pid):
+        time.sleep(0.2)
+    assert not _live_processes_in_group(process.pid)
+    for seed in (2, 3):  # queued runs were not started
+        assert not (out / "ogda" / f"seed{seed}" / "summary.json").exists()
+
+
+def _live_processes_in_group(pgid):
+    """PIDs of the processes of group ``pgid`` that are not zombies (Linux /proc)."""
+    live = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = open(stat).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(stat.split("/")[2]))
+    return live
