@@ -85,6 +85,8 @@ def _add_resume_and_compare(sub) -> None:
     resume = sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint", epilog=EXAMPLES["resume"], formatter_class=_FORMAT)
     resume.add_argument("run_dir")
     resume.add_argument("--steps", type=int, help="continue to this many steps instead of the configured number")
+    resume.add_argument("--threads", type=int, help="torch threads; default: the number the run was started with "
+                        "(another number changes floating-point reductions, so the continued numbers)")
     resume.add_argument("--quiet", action="store_true")
 
     compare = sub.add_parser("compare", help="run every solver x seed of a case; table with CIs and plots", epilog=EXAMPLES["compare"], formatter_class=_FORMAT)

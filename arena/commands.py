@@ -198,21 +198,26 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     seed_dirs = run_dirs_below(run_dir)
     if (run_dir / "config.toml").is_file() or not seed_dirs:
-        summary = resume(run_dir, quiet=args.quiet, steps=args.steps)
+        summary = resume(run_dir, quiet=args.quiet, steps=args.steps, threads=args.threads)
         _finish_run(RunConfig.load(run_dir / "config.toml"), summary)
         return 0
     # the seeds of `diffgames run --seeds A-B [--vectorize]`: continue them all, together
     # when they ran as one batched computation
     vectorized = all("seeds_vectorized" in read_summary(d) for d in seed_dirs)
     if vectorized:
+        import torch
+
         from arena.vectorized import resume_vectorized
 
+        threads = args.threads or read_summary(seed_dirs[0]).get("provenance", {}).get("torch_threads")
+        if threads:  # as the seeds were started, unless told otherwise (see arena.run.resume)
+            torch.set_num_threads(threads)
         summaries = resume_vectorized(run_dir, quiet=args.quiet, steps=args.steps)
     else:
         summaries = []
         for d in seed_dirs:
             try:
-                summaries.append(resume(d, quiet=args.quiet, steps=args.steps))
+                summaries.append(resume(d, quiet=args.quiet, steps=args.steps, threads=args.threads))
             except DivergenceError as exc:
                 print(f"{d.name}: {exc}")
                 summaries.append({"status": "diverged"})

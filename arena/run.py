@@ -271,11 +271,19 @@ def train_or_continue(config: RunConfig, *, quiet: bool = False, overwrite: bool
     return train(config, quiet=quiet, resume_from_checkpoint=action == "continue")
 
 
-def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None) -> dict[str, Any]:
+def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None,
+           threads: int | None = None) -> dict[str, Any]:
     """Continue the run in ``run_dir`` from its newest good checkpoint (optionally to a new
-    ``steps``)."""
+    ``steps``), with ``threads`` torch threads — by default the number the run recorded, so
+    that the continuation is bit-identical to an uninterrupted run on the same machine."""
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / "config.toml")
+    if threads is None:
+        threads = read_summary(run_dir).get("provenance", {}).get("torch_threads")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
     config.out = str(run_dir)
     if steps is not None:
         config.steps = steps
