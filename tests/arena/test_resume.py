@@ -192,3 +192,20 @@ def _live_processes_in_group(pgid):
         if int(fields[2]) == pgid and fields[0] != "Z":
             live.append(int(stat.split("/")[2]))
     return live
+
+
+def test_resume_continues_with_the_thread_count_the_run_recorded(tmp_path):
+    # A fresh process's default thread count (the cores) need not be the run's; resuming
+    # with another one would change the continued numbers.
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        train(_config(tmp_path, steps=100, eval_every=50), quiet=True)
+        torch.set_num_threads(2)
+        summary = resume(tmp_path, steps=200, quiet=True)
+        assert torch.get_num_threads() == 1
+        assert summary["provenance"]["torch_threads"] == 1 and "continued_under" not in summary
+        summary = resume(tmp_path, steps=300, quiet=True, threads=2)  # asked for: recorded as a change
+        assert summary["continued_under"]["changed"] == ["torch_threads: 1 → 2"]
+    finally:
+        torch.set_num_threads(before)
