@@ -122,18 +122,7 @@ def test_checkpoint_writes_are_atomic(tmp_path):
 
 
 def test_ctrl_c_on_compare_checkpoints_and_rerun_completes(tmp_path):
-    case = tmp_path / "c.toml"
-    case.write_text(
-        'name = "c"\n[game]\nname = "rps"\n[run]\nsteps = 3000\neval_every = 100\ncheckpoint_every = 50\n'
-        'seeds = [0, 1]\n[[solvers]]\nlabel = "ogda"\nname = "optimistic"\noptimizers = { name = "adam", lr = 0.05 }\n'
-    )
-    out = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", "arena.cli", "compare", str(case), "--out", str(out), "--jobs", "2", "--quiet"],
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    metrics = out / "ogda" / "seed0" / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
-        time.sleep(0.05)
+    case, out, process = _start_parallel_compare(tmp_path, steps=3000, seeds=[0, 1], started=[0])
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
@@ -152,18 +141,7 @@ def test_ctrl_c_on_compare_checkpoints_and_rerun_completes(tmp_path):
 def test_sigterm_on_a_parallel_compare_stops_every_worker(tmp_path, to_group):
     # SIGTERM (a scheduler's stop, `kill PID`) used to kill the parent alone: its workers,
     # orphaned, went on with the queued runs, writing where a rerun would write too.
-    case = tmp_path / "c.toml"
-    case.write_text(
-        'name = "c"\n[game]\nname = "rps"\n[run]\nsteps = 20000\neval_every = 100\ncheckpoint_every = 50\n'
-        'seeds = [0, 1, 2, 3]\n[[solvers]]\nlabel = "ogda"\nname = "optimistic"\noptimizers = { name = "adam", lr = 0.05 }\n'
-    )
-    out = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", "arena.cli", "compare", str(case), "--out", str(out), "--jobs", "2", "--quiet"],
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    started = [out / "ogda" / f"seed{s}" / "metrics.jsonl" for s in (0, 1)]
-    deadline = time.time() + 120
-    while time.time() < deadline and not all(m.exists() and len(m.read_text().splitlines()) >= 3 for m in started):
-        time.sleep(0.05)
+    _, out, process = _start_parallel_compare(tmp_path, steps=20000, seeds=[0, 1, 2, 3], started=[0, 1])
     if to_group:
         os.killpg(process.pid, signal.SIGTERM)
     else:
@@ -209,3 +187,21 @@ def test_resume_continues_with_the_thread_count_the_run_recorded(tmp_path):
         assert summary["continued_under"]["changed"] == ["torch_threads: 1 → 2"]
     finally:
         torch.set_num_threads(before)
+
+
+def _start_parallel_compare(tmp_path, steps, seeds, started):
+    """`diffgames compare --jobs 2` of optimistic GD on rps in its own session, returned once
+    the ``started`` seeds have logged three evaluations."""
+    case = tmp_path / "c.toml"
+    case.write_text(
+        f'name = "c"\n[game]\nname = "rps"\n[run]\nsteps = {steps}\neval_every = 100\ncheckpoint_every = 50\n'
+        f'seeds = {seeds}\n[[solvers]]\nlabel = "ogda"\nname = "optimistic"\noptimizers = {{ name = "adam", lr = 0.05 }}\n'
+    )
+    out = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "arena.cli", "compare", str(case), "--out", str(out), "--jobs", "2", "--quiet"],
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    logs = [out / "ogda" / f"seed{s}" / "metrics.jsonl" for s in started]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(m.exists() and len(m.read_text().splitlines()) >= 3 for m in logs):
+        time.sleep(0.05)
+    return case, out, process
