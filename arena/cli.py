@@ -76,6 +76,8 @@ def _add_run(sub) -> None:
                      help="replace a run of another configuration in --out (otherwise refused; the same "
                           "configuration is kept when finished and continued when interrupted)")
     run.add_argument("--device", default=None, help="cpu (default) or cuda")
+    run.add_argument("--threads", type=int, help="torch threads (default: torch's, usually the cores); "
+                     "recorded in the run's provenance")
     run.add_argument("--dtype", choices=["float32", "float64"], default=None)
     run.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs tensorboard)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

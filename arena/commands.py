@@ -91,6 +91,12 @@ def _finish_run(config: RunConfig, summary: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.case:
         return _run_case(args)
     if not args.game or not args.solver:

@@ -35,9 +35,8 @@ def test_a_run_continued_under_another_thread_count_says_so(tmp_path, capsys):
     out = tmp_path / "run"
     threads = torch.get_num_threads()
     assert main([*RUN, "--out", str(out)]) == 0
-    try:
-        torch.set_num_threads(threads + 1)
-        assert main(["resume", str(out), "--steps", "20", "--quiet"]) == 0
+    try:  # resume keeps the recorded count unless told another
+        assert main(["resume", str(out), "--steps", "20", "--quiet", "--threads", str(threads + 1)]) == 0
     finally:
         torch.set_num_threads(threads)
     summary = _summary(out)
@@ -45,6 +44,17 @@ def test_a_run_continued_under_another_thread_count_says_so(tmp_path, capsys):
     capsys.readouterr()
     assert main(["show", str(out)]) == 0
     assert "not bit-identical to one uninterrupted run" in capsys.readouterr().out
+
+
+def test_run_threads_sets_and_records_the_thread_count(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    try:
+        assert main([*RUN, "--out", str(tmp_path / "run"), "--threads", str(threads + 1)]) == 0
+        assert _summary(tmp_path / "run")["provenance"]["torch_threads"] == threads + 1
+    finally:
+        torch.set_num_threads(threads)
+    assert main([*RUN, "--out", str(tmp_path / "bad"), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
 
 
 def test_the_comparison_table_states_the_provenance_once(tmp_path, capsys):
