@@ -13,7 +13,7 @@ from arena.compare import aggregate, compare, load_runs, seeds_note, verify
 from arena.config import RunConfig, run_dirs_below
 from arena.plots import plot_comparison, plot_run, plot_samples, plot_sweep, sweep_figure_name
 from arena.recorder import BOOKKEEPING_COLUMNS
-from arena.run import Interrupted, read_metrics, read_summary, resume, train_or_continue
+from arena.run import Interrupted, read_metrics, read_summary, resume, set_torch_threads, train_or_continue
 from arena.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>)
 from arena.text import number
 from diffgames.registry import absolute_location
@@ -91,12 +91,7 @@ def _finish_run(config: RunConfig, summary: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     if args.case:
         return _run_case(args)
     if not args.game or not args.solver:
@@ -211,13 +206,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     # when they ran as one batched computation
     vectorized = all("seeds_vectorized" in read_summary(d) for d in seed_dirs)
     if vectorized:
-        import torch
-
         from arena.vectorized import resume_vectorized
 
-        threads = args.threads or read_summary(seed_dirs[0]).get("provenance", {}).get("torch_threads")
-        if threads:  # as the seeds were started, unless told otherwise (see arena.run.resume)
-            torch.set_num_threads(threads)
+        set_torch_threads(args.threads, recorded_in=seed_dirs[0])  # as the seeds were started
         summaries = resume_vectorized(run_dir, quiet=args.quiet, steps=args.steps)
     else:
         summaries = []

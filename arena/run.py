@@ -271,6 +271,18 @@ def train_or_continue(config: RunConfig, *, quiet: bool = False, overwrite: bool
     return train(config, quiet=quiet, resume_from_checkpoint=action == "continue")
 
 
+def set_torch_threads(threads: int | None, recorded_in: Path | None = None) -> None:
+    """Set torch's thread count to ``threads`` or, when that is ``None``, to the count the
+    run in ``recorded_in`` recorded in its provenance; leave it when neither is known."""
+    if threads is None and recorded_in is not None:
+        threads = read_summary(Path(recorded_in)).get("provenance", {}).get("torch_threads")
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
 def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None,
            threads: int | None = None) -> dict[str, Any]:
     """Continue the run in ``run_dir`` from its newest good checkpoint (optionally to a new
@@ -278,12 +290,7 @@ def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None,
     that the continuation is bit-identical to an uninterrupted run on the same machine."""
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / "config.toml")
-    if threads is None:
-        threads = read_summary(run_dir).get("provenance", {}).get("torch_threads")
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+    set_torch_threads(threads, recorded_in=run_dir)
     config.out = str(run_dir)
     if steps is not None:
         config.steps = steps
