@@ -17,7 +17,7 @@ import torch
 
 import games
 import solvers
-from arena.stacked import StackedGame, stack_trees
+from arena.runs.stacked import StackedGame, stack_trees
 from benchmarks.baselines import HigherUnrolled, TorchOptimAlternating, nested_func_leader_gradient
 from benchmarks.timing import (flops, interleaved, linear_fit, matmul_gflops, peak_memory, ratio,
                                saved_tensor_bytes)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Memory-bounded unrolling (`checkpoint_every=⌈√K⌉`) vs the whole unroll kept",
         _table(["K", "S", "peak MiB, kept", "peak MiB, checkpointed", "memory ratio", f"{bench.clock} ms, kept",
                 f"{bench.clock} ms, checkpointed", "time ratio", "G params rel. diff"], bench.memory_rows),
-        "## N seeds at once (arena.vectorized) vs one after another: per-seed throughput",
+        "## N seeds at once (arena.runs.vectorized) vs one after another: per-seed throughput",
         _table(["solver", "N", "one seed ms", "N seeds ms", "speed-up (wall)", "speed-up (CPU)", "target"], bench.seed_rows),
         f"_Total benchmark time {time.perf_counter() - started:.0f} s._",
     ])

@@ -39,7 +39,7 @@ OptimizerSpec = dict[str, Any]
 @dataclass(frozen=True)
 class Verdict:
     """How ``diffgames report`` judges a solver's run on a game (plain data; the arena's
-    :mod:`arena.solver_table` applies it).
+    :mod:`arena.reports.solver_table` applies it).
 
     ``kind="distance"``: ``metric`` measures the distance to an equilibrium; a run
     *converged* when its last value is ≤ ``tol``, *diverged* when it is non-finite or

@@ -10,7 +10,7 @@ Games are pure functions of ``(params, batch)`` (the Game contract), so that out
 value a new call would compute. A game that runs its modules without ``self.call`` simply
 gets no reuse.
 
-Under ``torch.func.vmap`` (N seeds stacked, :class:`arena.stacked.StackedGame`) every call
+Under ``torch.func.vmap`` (N seeds stacked, :class:`arena.runs.stacked.StackedGame`) every call
 wraps the stacked tensors anew, so identity would never match: there the key is the
 *physical* (stacked) tensor with its batch dimension, and a hit wraps the stored physical
 output again at the current ``vmap`` level.

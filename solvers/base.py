@@ -44,7 +44,7 @@ class SolverCapabilities:
     players
         The number of players it is defined for, or ``None`` for any number.
     vectorizable
-        Its step on :class:`arena.stacked.StackedGame` (N seeds stacked, losses summed) is
+        Its step on :class:`arena.runs.stacked.StackedGame` (N seeds stacked, losses summed) is
         every seed's own step: it works per parameter entry (gradients, Hessian-vector
         products, elementwise optimizers) and never reduces over all parameters (norms,
         signs, conjugate gradients), which would mix the seeds.

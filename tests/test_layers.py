@@ -4,9 +4,15 @@ module imports first in a fresh interpreter.
 The layers, lowest first (docs/contributing.md): ``diffgames`` (errors, registry, data,
 metrics) ← ``players`` ← ``games`` ← ``solvers`` (the Game contract ``games.base`` only)
 ← ``analysis`` ← ``arena``. ``cases`` is a data package (the bundled case files, read by
-``arena.cases`` through ``importlib.resources``): it imports nothing at all. ``benchmarks``
-and ``tests`` may import anything and are not checked for layers; they are checked for
-cycles and fresh imports like the rest.
+``arena.comparisons.cases`` through ``importlib.resources``): it imports nothing at all.
+``benchmarks`` and ``tests`` may import anything and are not checked for layers; they are
+checked for cycles and fresh imports like the rest.
+
+Inside ``arena`` the same holds for its four rooms, lowest first: ``arena.runs`` (one run
+or N stacked seeds) ← ``arena.comparisons`` (many runs) ← ``arena.reports`` (made from
+finished runs) ← ``arena.cli`` (the command line). A room imports only itself and the rooms
+below it; the root helpers ``arena.parsing`` and ``arena.text`` sit below all four rooms
+and import none of them. Every arena module is in a room or is a root helper.
 """
 from __future__ import annotations
 
@@ -34,9 +40,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "arena": ("diffgames", "players", "games", "solvers", "analysis"),
     "cases": (),
 }
-#: Modules that no module of the same package may import (the CLI's entry point sits on
-#: top of the arena: the commands it runs never import it back).
-PRIVATE_TOP: dict[str, str] = {"arena": "arena.cli"}
+#: The arena's rooms, lowest first: a module of a room may import its own room and the
+#: rooms before it in this tuple, never one after it.
+ARENA_ROOMS: tuple[str, ...] = ("arena.runs", "arena.comparisons", "arena.reports", "arena.cli")
+#: Modules at the arena's root, below every room: any room may import them, and they (and
+#: ``arena/__init__.py``) import no room.
+ARENA_ROOT: tuple[str, ...] = ("arena", "arena.parsing", "arena.text")
 #: Every top-level package of the project; imports of other top-level names are third-party.
 PACKAGES = ("diffgames", "players", "games", "solvers", "analysis", "arena", "cases", "benchmarks")
 PROJECT = (*PACKAGES, "tests")
@@ -118,28 +127,47 @@ def imports(path: Path, root: Path = ROOT) -> list[Import]:
     return list(dict.fromkeys(i for i in found if _in_project(i.module)))  # one per line and module
 
 
-def _allowed(importer: str, imported: str) -> bool:
+def arena_room(module: str) -> int | None:
+    """The rank of an arena module's room (0 for ``arena.runs`` … 3 for ``arena.cli``), -1
+    for the root helpers, None for a module that is neither."""
+    if module in ARENA_ROOT:
+        return -1
+    for rank, room in enumerate(ARENA_ROOMS):
+        if module == room or module.startswith(room + "."):
+            return rank
+    return None
+
+
+def _room_name(rank: int | None) -> str:
+    return "the arena's root helpers" if rank == -1 else ARENA_ROOMS[rank] if rank is not None else "no room"
+
+
+def _forbidden(importer: str, imported: str) -> str | None:
+    """Why ``importer`` may not import ``imported``, or None when it may."""
     package = importer.split(".")[0]
     if imported.split(".")[0] == package:
-        private = PRIVATE_TOP.get(package)
-        return private is None or importer == private or not (imported == private or imported.startswith(private + "."))
-    return any(imported == entry or imported.startswith(entry + ".") for entry in ALLOWED[package])
+        if package != "arena":
+            return None
+        mine, theirs = arena_room(importer), arena_room(imported)
+        if mine is None or theirs is None or theirs <= mine:
+            return None  # a module in no room is reported by the room check itself
+        allowed = [*ARENA_ROOMS[: mine + 1], "arena.parsing", "arena.text"]
+        return f"{_room_name(mine)} may import of the arena: {', '.join(allowed)}"
+    if any(imported == entry or imported.startswith(entry + ".") for entry in ALLOWED[package]):
+        return None
+    return f"{package} may import: {', '.join(ALLOWED[package]) or 'none of the project'}"
 
 
 def layer_violations(files: list[Path], root: Path = ROOT) -> list[str]:
-    """``file:line: module imports X`` for each import the table above forbids."""
+    """``file:line: module imports X (why)`` for each import the tables above forbid."""
     bad = []
     for path in files:
         importer = module_name(path, root)
         if importer.split(".")[0] not in ALLOWED:
             continue
-        package = importer.split(".")[0]
         for imp in imports(path, root):
-            if not _allowed(importer, imp.module):
-                if imp.module.split(".")[0] == package:
-                    why = f"no module of {package} but {PRIVATE_TOP[package]} itself may import it"
-                else:
-                    why = f"{package} may import: {', '.join(ALLOWED[package]) or 'none of the project'}"
+            why = _forbidden(importer, imp.module)
+            if why is not None:
                 bad.append(f"{path.relative_to(root)}:{imp.line}: {importer} imports {imp.module} ({why})")
     return bad
 
@@ -148,10 +176,15 @@ def _files_of(package: str) -> list[Path]:
     return [p for p in FILES if module_name(p).split(".")[0] == package]
 
 
+def _modules_of(package: str) -> list[str]:
+    return [module_name(p) for p in _files_of(package)]
+
+
 def test_the_walk_finds_every_package_and_module():
     assert set(ALLOWED) <= set(PACKAGES)
     for expected in ("diffgames.registry", "games.base", "games.classic", "solvers.base", "analysis.jacobian",
-                     "arena.cli", "arena.commands", "cases", "benchmarks.run"):
+                     "arena.cli.main", "arena.cli.commands", "arena.runs.loop", "arena.comparisons.compare",
+                     "arena.reports.plots", "arena.parsing", "cases", "benchmarks.run"):
         assert expected in MODULES
 
 
@@ -171,21 +204,46 @@ def test_each_package_imports_only_the_layers_below_it(package):
     assert not bad, "forbidden imports:\n" + "\n".join(bad)
 
 
+def test_every_arena_module_is_in_a_room_or_a_root_helper():
+    """A new arena module goes into one of the four rooms; the root holds only the helpers."""
+    homeless = [m for m in _modules_of("arena") if arena_room(m) is None]
+    assert not homeless, f"arena modules in no room (put them in one of {ARENA_ROOMS}): {homeless}"
+    for room in ARENA_ROOMS:
+        assert room in MODULES, f"{room} has no __init__.py"
+
+
+def test_the_arena_rooms_import_one_way():
+    """cli → reports → comparisons → runs → the root helpers, never back up."""
+    bad = [line for line in layer_violations(_files_of("arena")) if "may import of the arena" in line]
+    assert not bad, "arena imports running back up:\n" + "\n".join(bad)
+
+
 def test_the_layer_check_finds_a_forbidden_import(tmp_path):
     """The check is not vacuous: a solver importing a concrete game, a player importing a
-    game (inside a function) and an arena module importing the CLI are all reported."""
+    game (inside a function), and arena imports running back up (a run importing a report,
+    a comparison importing the CLI inside a function, a root helper importing a room) are
+    all reported; imports down the rooms are not."""
     fake = tmp_path / "root"
     for name, text in {
         "solvers/bad.py": "from games.matrix import MatrixGame\nfrom games.base import Game\n",
         "players/bad.py": "def f():\n    import games\n",
-        "arena/bad.py": "from arena import cli\nfrom arena.config import RunConfig\n",
-        "arena/cli.py": "from arena import commands\n",
+        "arena/runs/bad.py": ("from arena.reports import plots\nfrom arena.runs.config import RunConfig\n"
+                              "from arena.text import number\n"),
+        "arena/comparisons/bad.py": "from arena.runs import loop\ndef f():\n    from arena.cli.main import main\n",
+        "arena/text.py": "import math\nfrom arena.runs.loop import train\n",
+        "arena/cli/main.py": "from arena.cli import commands\nfrom arena.reports.plots import plot_run\n",
+        "arena/reports/plots.py": "from arena.comparisons.cases import OPS\nfrom arena.parsing import is_number\n",
     }.items():
         (fake / name).parent.mkdir(parents=True, exist_ok=True)
         (fake / name).write_text(text)
     bad = layer_violations(sorted(fake.rglob("*.py")), fake)
     assert bad == [
-        "arena/bad.py:1: arena.bad imports arena.cli (no module of arena but arena.cli itself may import it)",
+        "arena/comparisons/bad.py:3: arena.comparisons.bad imports arena.cli.main (arena.comparisons may import "
+        "of the arena: arena.runs, arena.comparisons, arena.parsing, arena.text)",
+        "arena/runs/bad.py:1: arena.runs.bad imports arena.reports.plots (arena.runs may import of the arena: "
+        "arena.runs, arena.parsing, arena.text)",
+        "arena/text.py:2: arena.text imports arena.runs.loop (the arena's root helpers may import of the arena: "
+        "arena.parsing, arena.text)",
         "players/bad.py:2: players.bad imports games (players may import: diffgames)",
         "solvers/bad.py:1: solvers.bad imports games.matrix (solvers may import: diffgames, players, games.base)",
     ]
@@ -272,7 +330,7 @@ def test_list_imports_no_game_data_or_classifier_and_names_every_game():
     heavy = ("games.mnist", "diffgames.data.mnist", "diffgames.metrics.digit_classifier")
     result = _run(
         "import contextlib, io, json, sys\n"
-        "from arena.cli import main\n"
+        "from arena.cli.main import main\n"
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out):\n"
         "    code = main(['list'])\n"

@@ -42,8 +42,8 @@ RUNS = {
 SCRIPT = """
 import json, sys, torch
 torch.set_num_threads(1)
-from arena.config import RunConfig
-from arena.run import train
+from arena.runs.config import RunConfig
+from arena.runs.loop import train
 runs = json.loads(sys.argv[1])
 found = {}
 for name, (game, game_options, solver, solver_options, optimizers, steps) in runs.items():

@@ -11,7 +11,7 @@ import torch
 
 import games
 from analysis.unrolling_limit import QuadraticLeaderFollower, follower_optimum, unrolling_limit
-from arena.cli import main
+from arena.cli.main import main
 from diffgames.errors import ConfigError
 from solvers.optim import SGD
 

@@ -12,10 +12,10 @@ import torch
 
 import games
 import solvers
-from arena.cli import main as cli
-from arena.config import RunConfig
-from arena.run import train
-from arena.vectorized import train_vectorized
+from arena.cli.main import main as cli
+from arena.runs.config import RunConfig
+from arena.runs.loop import train
+from arena.runs.vectorized import train_vectorized
 from diffgames.errors import ConfigError
 from games.base import GameCapabilities, Verdict, ZeroSumGame
 from players import Vector

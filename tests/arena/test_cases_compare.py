@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from arena.cases import bundled_cases, load_case
-from arena.cli import main
+from arena.comparisons.cases import bundled_cases, load_case
+from arena.cli.main import main
 from diffgames.errors import ConfigError
 
 TINY = """

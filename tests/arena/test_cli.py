@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from arena.cli import main
+from arena.cli.main import main
 from arena.parsing import parse_seeds
 
 
@@ -87,14 +87,15 @@ def test_divergence_exit_code_and_summary(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["diverged_step"] == 6 and summary["diverged_player"] == "b"
     # the last good checkpoint (step 4, the last evaluation) is kept and loads
-    from arena.checkpoint import load_latest_checkpoint
+    from arena.runs.checkpoint import load_latest_checkpoint
 
     path, ckpt = load_latest_checkpoint(out / "checkpoints")
     assert ckpt["step"] == 4
 
 
 def test_console_script_help_has_examples():
-    result = subprocess.run([sys.executable, "-m", "arena.cli", "compare", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "arena.cli.main", "compare", "--help"],
+                            capture_output=True, text=True)
     assert result.returncode == 0 and "examples:" in result.stdout
 
 
@@ -196,7 +197,7 @@ def test_tensorboard_without_the_package_is_a_one_line_error(tmp_path, monkeypat
 def test_nonfinite_player_names_the_first_bad_loss_then_parameter():
     import torch
 
-    from arena.engine import nonfinite_player as _nonfinite_player
+    from arena.runs.engine import nonfinite_player as _nonfinite_player
 
     ok = torch.tensor(1.0)
     losses = {"g": ok, "d": ok}

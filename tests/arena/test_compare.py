@@ -12,7 +12,7 @@ def test_workers_spawned_under_sigint_ignored_start_without_a_keyboardinterrupt_
     # only be safe if the interpreter starts with SIGINT ignored.
     import multiprocessing
 
-    from arena.compare import _sigint_ignored
+    from arena.comparisons.compare import _sigint_ignored
 
     import signal
 
@@ -39,8 +39,8 @@ def test_workers_spawned_under_sigint_ignored_start_without_a_keyboardinterrupt_
 
 
 def test_compare_rejects_a_thread_count_below_one(tmp_path):
-    from arena.cases import find_case, load_case
-    from arena.compare import compare
+    from arena.comparisons.cases import find_case, load_case
+    from arena.comparisons.compare import compare
     from diffgames.errors import ConfigError
 
     case = load_case(find_case("quickstart"))
@@ -50,8 +50,8 @@ def test_compare_rejects_a_thread_count_below_one(tmp_path):
 
 def test_runs_load_in_natural_label_order_then_seed(tmp_path):
     # plots and tables list unrolled-k5 before unrolled-k10, as a reader expects
-    from arena.compare import load_runs
-    from arena.config import RunConfig
+    from arena.comparisons.compare import load_runs
+    from arena.runs.config import RunConfig
 
     for label in ("unrolled-k20", "unrolled-k5", "unrolled-k0", "unrolled-k10"):
         for seed in (10, 2):

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from arena.checkpoint import load_latest_checkpoint
+from arena.runs.checkpoint import load_latest_checkpoint
 
 SCRIPT = """
 import sys, torch
 torch.set_num_threads(int(sys.argv[2]))
-from arena.config import RunConfig
-from arena.run import train
+from arena.runs.config import RunConfig
+from arena.runs.loop import train
 train(RunConfig(game="mog", solver="unrolled", solver_options={"unroll_steps": 2}, steps=30, eval_every=10,
                 game_options={"latent_size": 8, "hidden": 16, "batch_size": 64, "eval_samples": 500},
                 seed=3, out=sys.argv[1]), quiet=True)

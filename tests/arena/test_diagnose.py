@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from arena.checkpoint import list_checkpoints
-from arena.cli import main
+from arena.runs.checkpoint import list_checkpoints
+from arena.cli.main import main
 
 
 def _value(text: str, label: str) -> float:
@@ -41,7 +41,7 @@ def test_plot_path_without_suffix_is_reported_as_written(tmp_path, capsys):
 
 
 def test_matrix_free_diagnose_shows_a_progress_bar_unless_quiet(tmp_path, capsys, monkeypatch):
-    import arena.diagnose as cli_diagnose
+    import arena.reports.diagnose as cli_diagnose
 
     # a cap of 4 parameters sends the 8-parameter bilinear game down the matrix-free path
     monkeypatch.setattr(cli_diagnose, "DENSE_PARAM_CAP", 4)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 
 import games
-from arena.cli import main
-from arena.compare import seeds_change_nothing
-from arena.plots import _mirrors
+from arena.cli.main import main
+from arena.comparisons.compare import seeds_change_nothing
+from arena.reports.plots import _mirrors
 from arena.text import number
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import diffgames
-from arena.cases import bundled_cases, find_case, load_case
-from arena.cli import main
+from arena.comparisons.cases import bundled_cases, find_case, load_case
+from arena.cli.main import main
 
 
 def test_version_prints_the_installed_version(capsys):

@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from arena.cli import main
+from arena.cli.main import main
 from diffgames.machine import provenance
 
 RUN = ["run", "--game", "rps", "--solver", "optimistic", "--steps", "10", "--eval-every", "5", "--quiet"]

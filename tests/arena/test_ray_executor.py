@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from arena.cases import load_case
-from arena.cli import main
-from arena.compare import aggregate, compare
-from arena.config import RunConfig
-from arena.ray_executor import _store, _train_task, require_ray
+from arena.comparisons.cases import load_case
+from arena.cli.main import main
+from arena.comparisons.compare import aggregate, compare
+from arena.runs.config import RunConfig
+from arena.comparisons.ray_executor import _store, _train_task, require_ray
 from diffgames.errors import ConfigError
 
 ray = pytest.importorskip("ray", reason="the Ray executor's tests need the optional extra: pip install 'diffgames[ray]'")
@@ -135,7 +135,7 @@ def test_without_a_shared_folder_the_driver_writes_what_the_task_returns(tmp_pat
     assert saved.out == cfg.out and saved.steps == 20
     # continuing: the driver sends the run's files back; the task carries on from them
     longer = RunConfig(**{**cfg.to_dict(), "steps": 40})
-    from arena.ray_executor import _pack
+    from arena.comparisons.ray_executor import _pack
 
     again = _train_task(longer.to_dict(), 1, str(tmp_path / "no-probe-here"), "token", _pack(Path(cfg.out)))
     _store(longer, again)

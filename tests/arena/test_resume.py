@@ -14,9 +14,9 @@ import warnings
 import pytest
 import torch
 
-from arena.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
-from arena.config import RunConfig
-from arena.run import resume, train
+from arena.runs.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
+from arena.runs.config import RunConfig
+from arena.runs.loop import resume, train
 
 STEPS = 3000
 
@@ -34,7 +34,7 @@ def _metrics(out):
 
 def test_sigterm_then_resume_equals_uninterrupted(tmp_path):
     interrupted = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "arena.cli", "run", "--game", "rps", "--solver", "optimistic",
+    cmd = [sys.executable, "-m", "arena.cli.main", "run", "--game", "rps", "--solver", "optimistic",
            "--optimizer", "adam", "--lr", "0.05", "--steps", str(STEPS),
            "--eval-every", "100", "--checkpoint-every", "50", "--seed", "7", "--out", str(interrupted), "--quiet"]
     process = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -67,7 +67,7 @@ def test_sigterm_then_resume_equals_uninterrupted(tmp_path):
 
 def test_resume_continues_the_data_stream(tmp_path):
     # a game with a batch: interrupting at step 30 of 60 (by running 30 then extending) equals 60 straight
-    from arena.cli import main
+    from arena.cli.main import main
 
     a, b = tmp_path / "a", tmp_path / "b"
     common = ["--game", "mog", "--game-opt", "hidden=8", "--game-opt", "batch_size=16", "--game-opt", "latent_size=3",
@@ -129,7 +129,7 @@ def test_ctrl_c_on_compare_checkpoints_and_rerun_completes(tmp_path):
     assert "Traceback" not in err and "Continue with the same command" in err
     assert json.loads((out / "ogda" / "seed0" / "summary.json").read_text())["status"] == "interrupted"
 
-    from arena.cli import main
+    from arena.cli.main import main
 
     assert main(["compare", str(case), "--out", str(out), "--quiet"]) == 0
     straight = tmp_path / "straight"
@@ -198,7 +198,7 @@ def _start_parallel_compare(tmp_path, steps, seeds, started):
         f'seeds = {seeds}\n[[solvers]]\nlabel = "ogda"\nname = "optimistic"\noptimizers = {{ name = "adam", lr = 0.05 }}\n'
     )
     out = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", "arena.cli", "compare", str(case), "--out", str(out), "--jobs", "2", "--quiet"],
+    process = subprocess.Popen([sys.executable, "-m", "arena.cli.main", "compare", str(case), "--out", str(out), "--jobs", "2", "--quiet"],
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     logs = [out / "ogda" / f"seed{s}" / "metrics.jsonl" for s in started]
     deadline = time.time() + 120

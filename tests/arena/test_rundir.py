@@ -1,4 +1,4 @@
-"""No run is destroyed without being asked (arena.rundir): the same command again keeps a
+"""No run is destroyed without being asked (arena.runs.directory): the same command again keeps a
 finished run byte for byte and continues an interrupted one; another configuration is
 refused with the difference named, unless --overwrite; a configuration error leaves no
 directory behind."""
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import arena.run
-from arena.cli import main
+import arena.runs.loop
+from arena.cli.main import main
 
 RUN = ["run", "--game", "rps", "--solver", "optimistic", "--optimizer", "sgd", "--lr", "0.2", "--steps", "20",
        "--eval-every", "5", "--quiet", "--dtype", "float64"]
@@ -58,7 +58,7 @@ def test_the_same_command_after_an_interruption_continues(tmp_path, monkeypatch,
         yield After()
 
     with monkeypatch.context() as patch:
-        patch.setattr(arena.run, "_catch_signals", caught)
+        patch.setattr(arena.runs.loop, "_catch_signals", caught)
         assert main([*RUN, "--out", str(parts)]) == 143
     assert "interrupted at step 12/20" in capsys.readouterr().err
     assert (parts / "metrics.png").exists()  # the figure is there at the interruption

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import games
-from arena.checkpoint import _read
-from arena.cli import main
-from arena.config import RunConfig
-from arena.run import train
-from arena.sampling import load_params, load_run
+from arena.runs.checkpoint import _read
+from arena.cli.main import main
+from arena.runs.config import RunConfig
+from arena.runs.loop import train
+from arena.reports.sampling import load_params, load_run
 
 MOG = {"latent_size": 4, "hidden": 8, "batch_size": 32, "eval_samples": 200}
 MNIST = {"latent_size": 8, "hidden": 8, "disc_channels": 2, "batch_size": 4, "max_images": 64, "eval_samples": 20,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from arena.cli import main
-from arena.show import option_rows
+from arena.cli.main import main
+from arena.cli.show import option_rows
 from games.mog import MixtureOfGaussians
 
 

@@ -1,4 +1,4 @@
-"""arena.solver_table: the verdict rule on hand-made runs, and the table from a real comparison."""
+"""arena.reports.solver_table: the verdict rule on hand-made runs, and the table from a real comparison."""
 from __future__ import annotations
 
 import math
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from arena.cli import main as cli
-from arena.compare import RunResult
-from arena.solver_table import main, run_verdict, settled_verdict
+from arena.cli.main import main as cli
+from arena.comparisons.compare import RunResult
+from arena.reports.solver_table import main, run_verdict, settled_verdict
 from games.classic import Bilinear
 from games.ipd import IteratedPrisonersDilemma
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from arena.cases import load_case
-from arena.cli import main
-from arena.compare import compare, load_runs, verify
-from arena.config import RunConfig
-from arena.sweep import parse_label, setting_sort_key
+from arena.comparisons.cases import load_case
+from arena.cli.main import main
+from arena.comparisons.compare import compare, load_runs, verify
+from arena.runs.config import RunConfig
+from arena.comparisons.sweep import parse_label, setting_sort_key
 from diffgames.errors import ConfigError
 
 CASE = '''
@@ -191,7 +191,7 @@ def test_setting_sort_key_orders_numbers_numerically():
 
 
 def test_the_bundled_sensitivity_case_spans_24_settings():
-    from arena.cases import find_case
+    from arena.comparisons.cases import find_case
 
     case = load_case(find_case("metz2016-mog-sensitivity"))
     assert len(case.settings()) >= 24 and len(case.seeds) >= 2
@@ -200,7 +200,7 @@ def test_the_bundled_sensitivity_case_spans_24_settings():
 
 
 def test_a_metric_that_cannot_be_computed_and_a_claim_with_no_runs_say_so(tmp_path):
-    from arena.compare import RunResult, aggregate
+    from arena.comparisons.compare import RunResult, aggregate
 
     def result(seed, kl):
         return RunResult("k0", seed, tmp_path, {"status": "done"}, [{"step": 10, "class_kl": kl, "digits": 1.0}])

@@ -11,7 +11,7 @@ import pytest
 
 import games
 import solvers
-from arena.cli import main
+from arena.cli.main import main
 
 GAME = '''
 from games import ZeroSumGame

@@ -1,5 +1,5 @@
-"""Many seeds at once (arena.vectorized): each seed's run directory must match running
-that seed alone with arena.run.train, to float tolerance."""
+"""Many seeds at once (arena.runs.vectorized): each seed's run directory must match running
+that seed alone with arena.runs.loop.train, to float tolerance."""
 from __future__ import annotations
 
 import json
@@ -12,10 +12,10 @@ import torch
 import games
 import games.matrix
 import solvers
-from arena.checkpoint import load_latest_checkpoint
-from arena.config import RunConfig
-from arena.run import Interrupted, resume, train
-from arena.vectorized import StackedGame, resume_vectorized, stack_trees, train_vectorized, unstack_tree
+from arena.runs.checkpoint import load_latest_checkpoint
+from arena.runs.config import RunConfig
+from arena.runs.loop import Interrupted, resume, train
+from arena.runs.vectorized import StackedGame, resume_vectorized, stack_trees, train_vectorized, unstack_tree
 from diffgames.errors import ConfigError, DivergenceError
 
 TIMES = {"step", "wall_time", "train_time"}
@@ -205,13 +205,13 @@ class _SignalAfter(list):
 def _interrupt_after(monkeypatch, steps: int) -> None:
     from contextlib import contextmanager
 
-    import arena.run
+    import arena.runs.loop
 
     @contextmanager
     def caught_after():
         yield _SignalAfter(steps)
 
-    monkeypatch.setattr(arena.run, "_catch_signals", caught_after)
+    monkeypatch.setattr(arena.runs.loop, "_catch_signals", caught_after)
 
 
 @pytest.mark.parametrize("solver, options", [("alternating", {}), ("optimistic", {})])
@@ -239,7 +239,7 @@ def test_interrupted_vectorized_seeds_resume_together_bit_identically(tmp_path, 
 
 
 def test_interrupted_seeds_continue_with_resume_or_the_same_command(tmp_path, monkeypatch, capsys):
-    from arena.cli import main
+    from arena.cli.main import main
 
     common = ["run", "--game", "rps", "--solver", "optimistic", "--optimizer", "sgd", "--lr", "0.2", "--steps", "20",
               "--eval-every", "5", "--seeds", "0-1", "--quiet", "--dtype", "float64"]
@@ -252,10 +252,10 @@ def test_interrupted_seeds_continue_with_resume_or_the_same_command(tmp_path, mo
             with monkeypatch.context() as patch:
                 if extra:
                     _interrupt_after(patch, 7)
-                else:  # the sequential seeds run through arena.run.train
-                    import arena.run
+                else:  # the sequential seeds run through arena.runs.loop.train
+                    import arena.runs.loop
 
-                    patch.setattr(arena.run, "_catch_signals", lambda: _yield(_SignalAfter(7)))
+                    patch.setattr(arena.runs.loop, "_catch_signals", lambda: _yield(_SignalAfter(7)))
                 assert main([*common, *extra, "--out", str(out)]) == 143  # 128 + SIGTERM
             err = capsys.readouterr().err
             assert "interrupted at step 7/20" in err
@@ -342,8 +342,8 @@ def test_vectorized_seeds_on_cuda_match_separate_runs(tmp_path):
 
 
 def test_an_interrupted_vectorized_compare_continues_with_the_same_command(tmp_path, monkeypatch):
-    from arena.cases import find_case, load_case
-    from arena.compare import compare
+    from arena.comparisons.cases import find_case, load_case
+    from arena.comparisons.compare import compare
 
     case = load_case(find_case("quickstart"))
     kw = dict(labels=["optimistic", "alternating"], seeds=[0, 1], quiet=True, vectorize=True,

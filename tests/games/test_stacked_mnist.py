@@ -12,9 +12,9 @@ from scipy.stats import chi2_contingency
 
 import games
 import solvers
-from arena.config import RunConfig
-from arena.run import train
-from arena.vectorized import train_vectorized
+from arena.runs.config import RunConfig
+from arena.runs.loop import train
+from arena.runs.vectorized import train_vectorized
 from diffgames.data.mnist import to_unit_range
 from diffgames.errors import ConfigError
 from diffgames.metrics.digit_classifier import holdout_indices

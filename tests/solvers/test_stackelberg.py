@@ -10,7 +10,7 @@ import torch
 
 import games
 import solvers
-from arena.cli import main
+from arena.cli.main import main
 from diffgames.errors import ConfigError
 from players.vector import Vector
 

@@ -10,7 +10,7 @@ import torch
 
 import solvers
 from diffgames.errors import ConfigError
-from arena.stacked import StackedGame, stack_trees
+from arena.runs.stacked import StackedGame, stack_trees
 from solvers import SGD, Adam
 from solvers.unroll import leader_gradient_higher, reference_leader_gradient, unroll_autograd, unroll_func
 

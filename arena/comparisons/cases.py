@@ -10,7 +10,7 @@ Schema (see ``docs/cases.md``)::
     [[claims]]   solver, metric, op, value, step ("final" or an int), share, description,
                  settings (share of a sweep's settings), than (another solver label)
     [sweep]      "game.<option>" / "solver.<option>" / "optimizer[.<player>].<hyperparameter>"
-                 = [values]: the grid of settings (:mod:`arena.sweep`)
+                 = [values]: the grid of settings (:mod:`arena.comparisons.sweep`)
 
 The bundled cases are the ``*.toml`` files of the package ``cases``, installed with the
 project; :func:`bundled_cases` reads them through :mod:`importlib.resources`, so they are
@@ -31,8 +31,8 @@ from typing import Any
 
 import games
 import solvers
-from arena.config import DTYPES, RunConfig
-from arena.sweep import Setting, SweepAxis, apply_to_optimizers, grid, parse_sweep, solver_accepts
+from arena.runs.config import DTYPES, RunConfig
+from arena.comparisons.sweep import Setting, SweepAxis, apply_to_optimizers, grid, parse_sweep, solver_accepts
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.registry import absolute_location, check_options, suggest
 

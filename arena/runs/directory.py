@@ -18,8 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from arena.config import RunConfig
-from arena.recorder import read_summary
+from arena.runs.config import RunConfig
+from arena.runs.recorder import read_summary
 from diffgames.errors import ConfigError
 
 __all__ = ["Action", "action_for", "difference", "clear_run"]

@@ -1,4 +1,4 @@
-"""The bodies of the CLI's commands (argument parsing lives in :mod:`arena.cli`)."""
+"""The bodies of the CLI's commands (argument parsing lives in :mod:`arena.cli.main`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,18 +7,18 @@ from pathlib import Path
 
 import games
 import solvers
-from arena.cases import Case, bundled_cases, case_description, find_case, load_case
+from arena.comparisons.cases import Case, bundled_cases, case_description, find_case, load_case
 from arena.parsing import parse_criterion, parse_kv, parse_seeds
-from arena.compare import aggregate, compare, load_runs, seeds_note, verify
-from arena.config import RunConfig, run_dirs_below
-from arena.plots import plot_comparison, plot_run, plot_samples, plot_sweep, sweep_figure_name
-from arena.recorder import BOOKKEEPING_COLUMNS
-from arena.run import Interrupted, read_metrics, read_summary, resume, set_torch_threads, train_or_continue
-from arena.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>)
+from arena.comparisons.compare import aggregate, compare, load_runs, seeds_note, verify
+from arena.runs.config import RunConfig, run_dirs_below
+from arena.reports.plots import plot_comparison, plot_run, plot_samples, plot_sweep, sweep_figure_name
+from arena.runs.recorder import BOOKKEEPING_COLUMNS
+from arena.runs.loop import Interrupted, read_metrics, read_summary, resume, set_torch_threads, train_or_continue
+from arena.cli.show import cmd_show  # noqa: F401  (the CLI dispatches cmd_<command>)
 from arena.text import number
 from diffgames.registry import absolute_location
-from arena.sampling import cmd_export, cmd_sample  # noqa: F401  (the CLI dispatches cmd_<command>)
-from arena.limit import cmd_limit  # noqa: F401  (the CLI dispatches cmd_<command>)
+from arena.reports.sampling import cmd_export, cmd_sample  # noqa: F401  (the CLI dispatches cmd_<command>)
+from arena.reports.limit import cmd_limit  # noqa: F401  (the CLI dispatches cmd_<command>)
 from diffgames.errors import ConfigError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
@@ -64,7 +64,7 @@ def _solver_and_optimizers(args: argparse.Namespace, game_options: dict) -> tupl
 
 
 def _train_one(config: RunConfig, quiet: bool, overwrite: bool) -> dict:
-    """Run (or keep, or continue: :mod:`arena.rundir`) one seed; an interrupted run still
+    """Run (or keep, or continue: :mod:`arena.runs.directory`) one seed; an interrupted run still
     gets its ``metrics.png`` before the interruption is reported."""
     try:
         summary = train_or_continue(config, quiet=quiet, overwrite=overwrite)
@@ -147,15 +147,15 @@ def _run_case(args: argparse.Namespace) -> int:
 def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: bool, overwrite: bool,
                executor: dict | None = None) -> int:
     """``run --seeds``: as ``compare``, the same command again keeps finished seeds and
-    continues interrupted ones (:mod:`arena.rundir`)."""
-    from arena.rundir import action_for
+    continues interrupted ones (:mod:`arena.runs.directory`)."""
+    from arena.runs.directory import action_for
 
     actions = [action_for(cfg, overwrite=overwrite) for cfg in configs]  # every seed's, before any runs
     if executor and executor.get("executor") == "ray":
         if vectorize:
             raise ConfigError("--vectorize batches seeds in one process; it does not combine with --executor ray")
-        from arena.compare import Progress
-        from arena.ray_executor import run_on_ray
+        from arena.comparisons.compare import Progress
+        from arena.comparisons.ray_executor import run_on_ray
 
         todo = [c for c, a in zip(configs, actions) if a != "keep"]
         report = Progress(len(todo), [], quiet)
@@ -172,7 +172,7 @@ def _run_seeds(configs: list[RunConfig], root: Path, vectorize: bool, quiet: boo
         print(note)
     try:
         if vectorize:
-            from arena.vectorized import train_vectorized_or_continue
+            from arena.runs.vectorized import train_vectorized_or_continue
 
             summaries = train_vectorized_or_continue(configs, quiet=quiet)
         else:
@@ -206,7 +206,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     # when they ran as one batched computation
     vectorized = all("seeds_vectorized" in read_summary(d) for d in seed_dirs)
     if vectorized:
-        from arena.vectorized import resume_vectorized
+        from arena.runs.vectorized import resume_vectorized
 
         set_torch_threads(args.threads, recorded_in=seed_dirs[0])  # as the seeds were started
         summaries = resume_vectorized(run_dir, quiet=args.quiet, steps=args.steps)
@@ -389,12 +389,12 @@ def _summarise_steps(steps: list[int]) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from arena.solver_table import main as solver_table_main
+    from arena.reports.solver_table import main as solver_table_main
 
     return solver_table_main([*args.directories, *(["--figures", args.figures] if args.figures else [])])
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from arena.diagnose import run_diagnose
+    from arena.reports.diagnose import run_diagnose
 
     return run_diagnose(args)

@@ -1,8 +1,8 @@
 """Many seeds at once: several seeds of one game and solver as one batched computation.
 
-The seeds run through the one run loop (:func:`arena.run.run_loop`) with the stacked step
-engine (:class:`arena.engine.StackedEngine`). Each seed writes its own run directory
-exactly as :func:`arena.run.train` does (``config.toml``, ``metrics.jsonl``, checkpoints,
+The seeds run through the one run loop (:func:`arena.runs.loop.run_loop`) with the stacked step
+engine (:class:`arena.runs.engine.StackedEngine`). Each seed writes its own run directory
+exactly as :func:`arena.runs.loop.train` does (``config.toml``, ``metrics.jsonl``, checkpoints,
 snapshots, ``summary.json``), from the same data and evaluation streams, so results agree
 with running each seed alone to float tolerance (batched and single matrix products
 round differently). Solvers and games whose capability record says ``vectorizable`` can
@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from arena.config import RunConfig, run_dirs_below
-from arena.recorder import read_summary
-from arena.run import run_loop
-from arena.rundir import action_for
-from arena.stacked import StackedGame, stack_trees, unstack_tree
+from arena.runs.config import RunConfig, run_dirs_below
+from arena.runs.recorder import read_summary
+from arena.runs.loop import run_loop
+from arena.runs.directory import action_for
+from arena.runs.stacked import StackedGame, stack_trees, unstack_tree
 from diffgames.errors import ConfigError
 
 __all__ = ["train_vectorized", "train_vectorized_or_continue", "resume_vectorized", "StackedGame", "stack_trees", "unstack_tree"]
@@ -32,7 +32,7 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False,
     shared by the N seeds. A seed whose loss or parameters become non-finite ends with
     status ``diverged`` (its last good checkpoint kept) while the others go on. Returns
     the summaries in the order of ``configs``; never raises for a divergence (read the
-    statuses), raises :class:`arena.run.Interrupted` after SIGINT/SIGTERM. With
+    statuses), raises :class:`arena.runs.loop.Interrupted` after SIGINT/SIGTERM. With
     ``resume_from_checkpoint`` the seeds continue together from their newest checkpoints,
     which must all be at the same step (see :func:`resume_vectorized`).
     """
@@ -43,7 +43,7 @@ def train_vectorized(configs: list[RunConfig], quiet: bool = False,
 
 def train_vectorized_or_continue(configs: list[RunConfig], *, quiet: bool = False,
                                  overwrite: bool = False) -> list[dict[str, Any]]:
-    """:func:`train_vectorized` under the one rule of :mod:`arena.rundir`: finished seeds are
+    """:func:`train_vectorized` under the one rule of :mod:`arena.runs.directory`: finished seeds are
     kept, seeds stopped early continue together from their checkpoints, the others start
     together; another configuration in a seed's directory is refused unless ``overwrite``."""
     actions = [action_for(c, overwrite=overwrite) for c in configs]

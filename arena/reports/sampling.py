@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 import games
-from arena.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_latest_checkpoint
-from arena.config import RunConfig, resolve_device
+from arena.runs.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_latest_checkpoint
+from arena.runs.config import RunConfig, resolve_device
 from diffgames.errors import ConfigError
 from games.base import Game, JointParams
 from games.gan import GANGame
@@ -92,7 +92,7 @@ def load_params(run_dir: Path, game: Game, step: int | None = None) -> tuple[int
     """``(step, params on the CPU, file)``: the newest good checkpoint, or the parameters at
     ``step`` (its checkpoint, else its snapshot). A ``ConfigError`` names the available
     steps when there are none at ``step``."""
-    from arena.diagnose import _check_params  # the parameter check of `diagnose --at` (imports scipy)
+    from arena.reports.diagnose import _check_params  # the parameter check of `diagnose --at` (imports scipy)
 
     run_dir = Path(run_dir)
     steps = available_steps(run_dir)

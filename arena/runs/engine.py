@@ -1,11 +1,11 @@
 """Step engines: the training state of one seed, or of N seeds stacked into one computation.
 
-The run loop (:func:`arena.run.run_loop`) drives an engine without knowing which it is:
+The run loop (:func:`arena.runs.loop.run_loop`) drives an engine without knowing which it is:
 
 * :class:`SeedEngine` — one seed: ``solver.step`` on the game (or its compiled step);
 * :class:`StackedEngine` — N seeds of one game and solver as one batched computation:
   parameters, solver states and batches carry a leading seed axis and the solver steps a
-  :class:`arena.stacked.StackedGame`, whose loss for each player is the sum of that
+  :class:`arena.runs.stacked.StackedGame`, whose loss for each player is the sum of that
   player's loss over the copies. The copies share no parameters, so the gradient of the
   sum with respect to seed ``s``'s parameters is seed ``s``'s own gradient, and a solver
   whose capability record says ``vectorizable`` (it works per parameter entry) runs every
@@ -25,8 +25,8 @@ from torch import Tensor
 # torch.utils._pytree: the pytree flattening torch.func itself uses (no public alias in torch 2.x)
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from arena.config import RunConfig
-from arena.stacked import StackedGame, stack_trees, unstack_tree
+from arena.runs.config import RunConfig
+from arena.runs.stacked import StackedGame, stack_trees, unstack_tree
 from diffgames.errors import ConfigError
 from games.base import Game, JointParams
 from solvers.base import Solver

@@ -154,7 +154,7 @@ def _add_reporting(sub) -> None:
 
 
 def _add_sample_export(sub) -> None:
-    """sample and export: commands that use a run's trained generator (arena/sampling.py)."""
+    """sample and export: commands that use a run's trained generator (arena/reports/sampling.py)."""
     sample = sub.add_parser(
         "sample", help="draw samples from a run's trained generator (.npy or .pt, and a PNG)",
         epilog="examples:\n  diffgames sample runs/mog-k5 -n 10000\n"
@@ -179,7 +179,7 @@ def _add_sample_export(sub) -> None:
 
 
 def _add_limit(sub) -> None:
-    """limit: the unrolled gradient against K beside the Stackelberg one (arena/limit.py)."""
+    """limit: the unrolled gradient against K beside the Stackelberg one (arena/reports/limit.py)."""
     limit = sub.add_parser(
         "limit", help="unrolled gradient (Metz et al. Eq. 13) vs K: second term, distance to the Stackelberg gradient",
         epilog="examples:\n  diffgames limit --game dirac-gan --game-opt r1=1 "
@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # heavy imports (torch, scipy) only once the arguments parse, and inside the
         # try so that Ctrl-C while starting up ends with one line, not a traceback
-        from arena import commands
-        from arena.run import Interrupted
+        from arena.cli import commands
+        from arena.runs.loop import Interrupted
         from diffgames.errors import DiffgamesError, DivergenceError
     except KeyboardInterrupt:
         print("\ndiffgames: interrupted while starting; nothing was run", file=sys.stderr)

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 import games
-from arena.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_latest_checkpoint
+from arena.runs.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_latest_checkpoint
 from arena.parsing import parse_kv
-from arena.config import RunConfig
+from arena.runs.config import RunConfig
 from games.base import Game, JointParams
 from analysis.jacobian import DENSE_PARAM_CAP, diagnose, plot_eigenvalues
 from analysis.jacobian import DIAGNOSE_ITERS as ITERS

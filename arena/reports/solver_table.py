@@ -4,7 +4,7 @@ Turns the run directories that ``diffgames compare`` writes (``<out>/<label>/see
 with ``metrics.jsonl`` and ``summary.json``) into the markdown tables of
 ``docs/results/solvers.md``, so that every number there comes from the CLI's own outputs::
 
-    python -m arena.solver_table runs/solvers-bilinear runs/solvers-rps --figures docs/results/figures
+    python -m arena.reports.solver_table runs/solvers-bilinear runs/solvers-rps --figures docs/results/figures
 
 Each game states how its runs are judged in its capability record
 (:class:`games.base.Verdict`, ``capabilities.verdict``). For a ``distance`` verdict, with
@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import games
-from arena.compare import RunResult, load_runs, made_with
-from arena.config import RunConfig
+from arena.comparisons.compare import RunResult, load_runs, made_with
+from arena.runs.config import RunConfig
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.machine import machine_description
 from games.base import Verdict
@@ -146,7 +146,7 @@ def _ms(runs: list[RunResult]) -> str:
 def _labels(results: list[RunResult], case_name: str) -> list[str]:
     found = list(dict.fromkeys(r.label for r in results))
     try:
-        from arena.cases import find_case, load_case
+        from arena.comparisons.cases import find_case, load_case
 
         order = load_case(find_case(case_name)).labels() if case_name else []
     except DiffgamesError:
@@ -254,7 +254,7 @@ def plot_metric(directory: str | Path, path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m arena.solver_table", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m arena.reports.solver_table", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", help="comparison directories made by diffgames compare")
     parser.add_argument("--figures", help="also write <figures>/<case>.png (log-scale verdict metric)")
     parser.add_argument("--machine", action="store_true", help="print a line describing this machine (the one making the table) first")

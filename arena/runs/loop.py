@@ -1,9 +1,9 @@
 """The run loop: one loop drives a step engine over one seed or N stacked seeds.
 
-:func:`run_loop` steps an engine (:mod:`arena.engine`: one seed, or N seeds as one batched
+:func:`run_loop` steps an engine (:mod:`arena.runs.engine`: one seed, or N seeds as one batched
 computation), evaluates, checkpoints, snapshots and stops on a divergence or a signal;
-every file of a run directory is written by the seed's :class:`arena.recorder.SeedRecorder`.
-:func:`train` (one seed), :func:`arena.vectorized.train_vectorized` (N seeds), ``resume``,
+every file of a run directory is written by the seed's :class:`arena.runs.recorder.SeedRecorder`.
+:func:`train` (one seed), :func:`arena.runs.vectorized.train_vectorized` (N seeds), ``resume``,
 ``compare`` and ``run --seeds`` all go through it.
 
 Resuming from a checkpoint continues bit-identically on CPU: the checkpoint holds the
@@ -23,11 +23,11 @@ import torch
 
 import games
 import solvers
-from arena.checkpoint import load_latest_checkpoint
-from arena.config import RunConfig, resolve_device, run_dirs_below
-from arena.engine import SeedEngine, StackedEngine
-from arena.recorder import SeedRecorder, read_metrics, read_summary
-from arena.rundir import action_for
+from arena.runs.checkpoint import load_latest_checkpoint
+from arena.runs.config import RunConfig, resolve_device, run_dirs_below
+from arena.runs.engine import SeedEngine, StackedEngine
+from arena.runs.recorder import SeedRecorder, read_metrics, read_summary
+from arena.runs.directory import action_for
 from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
 from games.base import Game, JointParams
 from solvers.base import Solver
@@ -263,7 +263,7 @@ def train(config: RunConfig, *, quiet: bool = False, resume_from_checkpoint: boo
 
 def train_or_continue(config: RunConfig, *, quiet: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """:func:`train` ``config`` unless its directory already holds it: the one rule of
-    :mod:`arena.rundir` (keep a finished run, continue one stopped early, refuse another
+    :mod:`arena.runs.directory` (keep a finished run, continue one stopped early, refuse another
     configuration unless ``overwrite``). A kept run's summary has ``kept: True``."""
     action = action_for(config, overwrite=overwrite)
     if action == "keep":

@@ -17,7 +17,7 @@ from typing import Any
 
 import games
 import solvers
-from arena.cases import bundled_cases, find_case, load_case
+from arena.comparisons.cases import bundled_cases, find_case, load_case
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.registry import describe_annotation, suggest
 
@@ -110,7 +110,7 @@ def show_game(name: str) -> str:
     lines += [f"players: {', '.join(game.player_names)}", *_record_text(record)]
     if record.zero_sum:
         lines.append(ZERO_SUM_CONVENTION)
-    from arena.compare import seeds_change_nothing
+    from arena.comparisons.compare import seeds_change_nothing
 
     if seeds_change_nothing(game):
         lines.append("seeds: this game draws no data and starts from fixed parameters with its defaults, so every "
@@ -159,8 +159,8 @@ def _sweep_lines(case: Any) -> list[str]:
 
 def show_run(run_dir: Path) -> str:
     """A run directory: what ran, how far it got, and what decided its numbers."""
-    from arena.config import RunConfig
-    from arena.recorder import read_summary
+    from arena.runs.config import RunConfig
+    from arena.runs.recorder import read_summary
     from diffgames.machine import provenance_line
 
     config, summary = RunConfig.load(run_dir / "config.toml"), read_summary(run_dir)

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from arena.recorder import BOOKKEEPING_COLUMNS  # noqa: E402
+from arena.runs.recorder import BOOKKEEPING_COLUMNS  # noqa: E402
 
 __all__ = ["plot_run", "plot_comparison", "plot_samples", "plot_sweep", "sweep_figure_name"]
 
@@ -138,7 +138,7 @@ def plot_samples(path: Path, game: Any, rows: dict[str, Path], seed: int, device
 
     Returns ``None`` when the game has no ``draw`` or no snapshots were saved.
     """
-    from arena.run import eval_generator
+    from arena.runs.loop import eval_generator
 
     snapshots = {label: sorted((d / "snapshots").glob("step-*.pt")) for label, d in rows.items()}
     snapshots = {k: v for k, v in snapshots.items() if v}
@@ -175,9 +175,9 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
     are the combinations of the first half of the sweep's keys, columns those of the rest,
     values in numeric order. ``None`` when the runs hold no sweep.
     """
-    from arena.cases import OPS
+    from arena.comparisons.cases import OPS
     from arena.parsing import is_number
-    from arena.sweep import parse_label
+    from arena.comparisons.sweep import parse_label
 
     swept = [r for r in results if getattr(r, "setting", None)]
     if not swept:

@@ -79,7 +79,7 @@ def _parse_ks(text: str) -> list[int]:
 def plot_limit(rows: list[dict[str, Any]], path: Path) -> None:
     """Two panels against K (log y): the second term relative to the first, and the distance
     of the unrolled gradient from the Stackelberg gradient; one line per game."""
-    from arena.plots import plt  # matplotlib with the Agg backend
+    from arena.reports.plots import plt  # matplotlib with the Agg backend
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     labels = list(dict.fromkeys(r["game"] for r in rows))

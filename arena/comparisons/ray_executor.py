@@ -16,7 +16,7 @@ writes them into the run directory.
 
 **Faults.** A task whose run raises, or whose worker process dies, is retried by Ray
 (``max_retries``/``retry_exceptions``, :data:`RETRIES` times). A retry continues from the
-run's newest checkpoint: :func:`arena.run.train_or_continue` finds it, on a shared file
+run's newest checkpoint: :func:`arena.runs.loop.train_or_continue` finds it, on a shared file
 system, in the run directory; otherwise in the files the driver sent, i.e. from the
 driver's copy (a retry after a worker died mid-run on a node without the shared folder
 starts from the checkpoint the driver had, which may be step 0). Training is
@@ -24,7 +24,7 @@ deterministic, so the final metrics equal an uninterrupted run's. A run that fai
 retry is reported as ``failed`` with its error; the other runs go on.
 
 **Ctrl-C** on the driver cancels the running tasks with ``ray.cancel`` (a
-``KeyboardInterrupt`` in each task, which :func:`arena.run.train` turns into a checkpoint
+``KeyboardInterrupt`` in each task, which :func:`arena.runs.loop.train` turns into a checkpoint
 and a clean stop), waits for them, and says to run the same command again: finished runs
 are kept and interrupted ones continue, as with the local executor.
 """
@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from arena.config import RunConfig
+from arena.runs.config import RunConfig
 from diffgames.errors import ConfigError
 
 __all__ = ["run_on_ray", "RETRIES", "require_ray"]
@@ -83,7 +83,7 @@ def _train_task(config: dict[str, Any], threads: int, probe: str, token: str, fi
     retries the task; a divergence or an interruption is a result."""
     import torch
 
-    from arena.run import Interrupted, read_summary, train_or_continue
+    from arena.runs.loop import Interrupted, read_summary, train_or_continue
     from diffgames.errors import DivergenceError
 
     torch.set_num_threads(threads)
@@ -194,7 +194,7 @@ def _collect(ray: Any, ref: Any, cfg: RunConfig, report: Callable[[RunConfig, di
     try:
         result = ray.get(ref)
     except (ray.exceptions.TaskCancelledError, ray.exceptions.RayError) as exc:
-        from arena.run import read_summary
+        from arena.runs.loop import read_summary
 
         if isinstance(exc, ray.exceptions.TaskCancelledError):
             summary = {**read_summary(Path(cfg.out)), "status": "interrupted"}

@@ -4,7 +4,7 @@ A run directory holds ``config.toml``, ``metrics.jsonl`` (one JSON object per ev
 ``step``, ``wall_time``, ``train_time``, ``loss_<player>`` and every game metric),
 ``checkpoints/``, ``snapshots/`` (parameters at ``snapshot_steps``, for sample figures),
 ``summary.json`` and, with ``tensorboard``, ``tensorboard/``. :class:`SeedRecorder` writes
-all of them; the run loop (:func:`arena.run.run_loop`) tells it when.
+all of them; the run loop (:func:`arena.runs.loop.run_loop`) tells it when.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from arena.checkpoint import atomic_write_bytes, save_checkpoint
-from arena.config import RunConfig
+from arena.runs.checkpoint import atomic_write_bytes, save_checkpoint
+from arena.runs.config import RunConfig
 from diffgames.errors import ConfigError
 from diffgames.machine import SETTINGS_THAT_DECIDE, provenance
 from games.base import JointParams

@@ -1,6 +1,6 @@
 """N copies of a game as one game: the seeds' parameters and batches stacked along a new
 leading axis, evaluated with one ``torch.func.vmap`` of :meth:`Game.losses`
-(:class:`StackedGame`, used by the stacked step engine :class:`arena.engine.StackedEngine`
+(:class:`StackedGame`, used by the stacked step engine :class:`arena.runs.engine.StackedEngine`
 and the benchmarks)."""
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 ``compare`` runs each (solver, seed) in its own directory ``<out>/<label>/seed<k>`` — for a
 case with a ``[sweep]``, each (setting, solver, seed) in ``<out>/<setting>/<label>/seed<k>`` —
-locally in parallel processes (or as Ray tasks: :mod:`arena.ray_executor`), skipping runs already finished with the same config and
-resuming interrupted ones. ``aggregate`` turns the finished runs into a markdown and CSV
-table: per solver, each metric's mean over seeds and its 95% bootstrap confidence
+locally in parallel processes (or as Ray tasks: :mod:`arena.comparisons.ray_executor`),
+skipping runs already finished with the same config and resuming interrupted ones.
+``aggregate`` turns the finished runs into a markdown and CSV table: per solver, each
+metric's mean over seeds and its 95% bootstrap confidence
 interval (``scipy.stats.bootstrap``, percentile method, 2,000 resamples, fixed seed),
 the number of diverged runs, and the training time per step.
 """
@@ -25,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from arena.cases import Case, Claim
-from arena.config import RunConfig, natural_key
-from arena.recorder import BOOKKEEPING_COLUMNS
-from arena.run import Interrupted, read_metrics, read_summary, train_or_continue
-from arena.rundir import action_for
-from arena.sweep import setting_sort_key
+from arena.comparisons.cases import Case, Claim
+from arena.runs.config import RunConfig, natural_key
+from arena.runs.recorder import BOOKKEEPING_COLUMNS
+from arena.runs.loop import Interrupted, read_metrics, read_summary, train_or_continue
+from arena.runs.directory import action_for
+from arena.comparisons.sweep import setting_sort_key
 from arena.text import number
 from diffgames.errors import ConfigError, DivergenceError
 
@@ -81,7 +82,7 @@ def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
 
 def _worker_init() -> None:
     """Workers note Ctrl-C or SIGTERM between runs and start no further run; inside a
-    run, :func:`arena.run.train` installs its own handler, which checkpoints first.
+    run, :func:`arena.runs.loop.train` installs its own handler, which checkpoints first.
 
     Workers spawned under :func:`_sigint_ignored` already start that way; this covers
     ``compare`` called off the main thread, where the parent cannot change signal handlers
@@ -90,7 +91,7 @@ def _worker_init() -> None:
     import signal
 
     # A signal between runs (or while the worker is idle) stops it from starting more;
-    # inside a run, arena.run.train's own handler checkpoints first.
+    # inside a run, arena.runs.loop.train's own handler checkpoints first.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: _STOPPED.append(signum))
 
@@ -102,7 +103,7 @@ def _sigint_ignored():
     A spawned interpreter that starts with SIGINT ignored never installs
     Python's KeyboardInterrupt handler, so a Ctrl-C that arrives while a worker
     is still importing (before :func:`_worker_init` runs) cannot print a
-    traceback from inside its imports.  Once a run starts, :func:`arena.run.train`
+    traceback from inside its imports.  Once a run starts, :func:`arena.runs.loop.train`
     installs its own handler, which checkpoints first.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -154,10 +155,10 @@ def compare(
     return the results.
 
     With ``vectorize`` the seeds of each solver run as one batched computation
-    (:func:`arena.vectorized.train_vectorized`) instead of one process each; with
-    ``executor="ray"`` each run is a Ray task (:func:`arena.ray_executor.run_on_ray`,
+    (:func:`arena.runs.vectorized.train_vectorized`) instead of one process each; with
+    ``executor="ray"`` each run is a Ray task (:func:`arena.comparisons.ray_executor.run_on_ray`,
     joining the cluster at ``address`` when given). Existing run directories follow
-    :mod:`arena.rundir`: kept, continued, or refused unless ``overwrite``."""
+    :mod:`arena.runs.directory`: kept, continued, or refused unless ``overwrite``."""
     labels = labels or case.labels()
     seeds = case.seeds if seeds is None else seeds
     for label in labels:
@@ -181,7 +182,7 @@ def compare(
         grid_text = f" ({len(grid)} settings)" if grid else ""
         print(f"running {len(todo)} run(s) of case {case.name!r}{grid_text} {where} → {out}", flush=True)
     if executor == "ray" and todo:
-        from arena.ray_executor import run_on_ray
+        from arena.comparisons.ray_executor import run_on_ray
 
         interrupted = run_on_ray(todo, threads, report, address=address, gpus_per_run=gpus_per_run, out=out)
     elif vectorize and todo:
@@ -200,7 +201,7 @@ def compare(
 
 
 def _not_finished(configs: list[RunConfig], quiet: bool, overwrite: bool) -> list[RunConfig]:
-    """The configs to run: every directory is checked by the one rule of :mod:`arena.rundir`
+    """The configs to run: every directory is checked by the one rule of :mod:`arena.runs.directory`
     before anything runs (finished runs are kept, another configuration is refused unless
     ``overwrite``)."""
     todo = []
@@ -241,7 +242,7 @@ class Progress:
 
 def _run_stacked(todo: list[RunConfig], report: Progress) -> bool:
     """Each label's seeds as one batched run; True when interrupted."""
-    from arena.vectorized import train_vectorized_or_continue
+    from arena.runs.vectorized import train_vectorized_or_continue
 
     for key in dict.fromkeys((c.setting, c.label) for c in todo):
         group = [c for c in todo if (c.setting, c.label) == key]
@@ -480,7 +481,7 @@ def _share_text(found: dict[str, Any]) -> str:
 def verify(case: Case, results: list[RunResult]) -> tuple[bool, str]:
     """Check the case's claims against ``results``; return (all hold, markdown table).
 
-    In a sweep a claim is judged per setting (see :class:`arena.cases.Claim`); the table
+    In a sweep a claim is judged per setting (see :class:`arena.comparisons.cases.Claim`); the table
     gives the settings that succeed and the share of runs in which the condition holds,
     with its 95% bootstrap CI over settings. A ``than`` claim compares those run shares.
     A claim with no runs does not hold: its row says "not run"."""
