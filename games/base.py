@@ -190,6 +190,12 @@ class Game(abc.ABC):
         """Names of the metrics :meth:`evaluate` returns (used to validate cases)."""
         return ()
 
+    def history_metrics(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """Metrics of a run's evaluations so far (``rows``, oldest first, the newest last),
+        added to the newest row: what no single evaluation can tell (e.g. how many modes a
+        GAN's generator has visited). None by default."""
+        return {}
+
     def default_optimizers(self) -> dict[str, OptimizerSpec]:
         """Recommended per-player optimizers; plain SGD with lr 0.1 unless a game says."""
         return {name: {"name": "sgd", "lr": 0.1} for name in self.player_names}

@@ -20,13 +20,15 @@ from games.base import JointParams, OptimizerSpec
 from diffgames.checks import finite_number
 from diffgames.errors import ConfigError
 from games.gan import GANGame, check_generator_loss
-from diffgames.metrics.modes import mode_metrics
+from diffgames.metrics.modes import mode_history_metrics, mode_metrics
 from players import MLP
+from players.mlp import ACTIVATIONS
 
-__all__ = ["MixtureOfGaussians", "ring_centers", "grid_centers", "METRIC_NAMES"]
+__all__ = ["MixtureOfGaussians", "ring_centers", "grid_centers", "METRIC_NAMES", "PAPER_NETWORKS", "parse_scale"]
 
 #: The metrics of :meth:`MixtureOfGaussians.evaluate`, in order.
-METRIC_NAMES = ("hq_fraction", "modes_covered", "modes_covered_1pct", "reverse_kl")
+METRIC_NAMES = ("hq_fraction", "modes_covered", "modes_covered_1pct", "reverse_kl", "top_mode_share",
+                "modes_visited", "peak_modes_covered_1pct", "top_mode_changes")
 
 #: Layout defaults: ring of Metz et al. (2017, App. A), grid of VEEGAN/PacGAN.
 _DEFAULTS = {"ring": {"modes": 8, "radius": 2.0, "std": 0.02}, "grid": {"modes": 25, "radius": 4.0, "std": 0.05}}
@@ -52,22 +54,52 @@ def grid_centers(modes: int = 25, radius: float = 4.0, dtype: torch.dtype = torc
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).to(dtype)
 
 
+#: The paper's networks (Metz et al. 2017, App. A), per player: hidden layers, width,
+#: activation, orthogonal-initialisation gain and the factor applied to the input.
+PAPER_NETWORKS = {
+    "generator": {"depth": 2, "hidden": 128, "activation": "relu", "gain": 0.8, "input_scale": 1.0},
+    "discriminator": {"depth": 1, "hidden": 128, "activation": "relu", "gain": 0.8, "input_scale": 0.25},
+}
+_NET_OPTIONS = ("depth", "hidden", "activation", "gain", "input_scale")
+
+
+def parse_scale(value: float | str, name: str) -> float:
+    """A positive input factor: a number (``0.25``) or a division written ``"1/4"`` or ``"/4"``."""
+    text = value.replace(" ", "") if isinstance(value, str) else None
+    try:
+        if text is not None and "/" in text:
+            top, bottom = text.split("/", 1)
+            factor = float(top or 1) / float(bottom)
+        else:
+            factor = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        factor = float("nan")
+    if not (math.isfinite(factor) and factor > 0):
+        raise ConfigError(f"{name} must be a positive factor such as 0.25 or '1/4' (divide by 4), got {value!r}")
+    return factor
+
+
 class MixtureOfGaussians(GANGame):
-    """GAN on a 2-D mixture of Gaussians (Metz et al. 2017, Sec. 3.1, Fig. 1).
+    """GAN on a 2-D mixture of Gaussians (Metz et al. 2017, Sec. 3.1, Fig. 1, App. A).
 
     Players: ``generator`` (MLP ``z → x``, ``z ~ N(0, I)``) and ``discriminator`` (MLP
     ``x → logit``). The discriminator minimises the sigmoid cross-entropy
     ``−E log D(x) − E log(1 − D(G(z)))`` (Goodfellow et al. 2014, Eq. 1). The generator's
-    loss is ``−E log D(G(z))`` (non-saturating, the default) or, with
-    ``generator_loss="saturating"``, the minimax value ``E log D(x) + E log(1 − D(G(z)))``
-    — minus the discriminator's loss, which is what the Unrolled GAN demo notebook
-    minimises. Its ``log D(x)`` term does not move ``θ_G`` directly but does through the
-    unrolled discriminator ``θ_D^K(θ_G)`` (Metz et al., Eq. 12).
+    loss is, with ``generator_loss="saturating"`` (the default, the paper's App. A), the
+    minimax value ``E log D(x) + E log(1 − D(G(z)))`` — minus the discriminator's loss —
+    or ``−E log D(G(z))`` (``"non-saturating"``). The saturating loss's ``log D(x)`` term
+    does not move ``θ_G`` directly but does through the unrolled discriminator
+    ``θ_D^K(θ_G)`` (Metz et al., Eq. 12).
 
-    Defaults follow the paper and its demo notebook (poolio/unrolled_gan): ring of 8
-    modes, radius 2, std 0.02 (the notebook: radius 1, std 0.01, 7 distinct modes); both
-    nets 2 × 128 tanh, orthogonal init with gain 1.4 (read from the notebook); latent 256;
-    batch 512; Adam β = (0.5, 0.999), lr 1e-4 (D) and 1e-3 (G).
+    Defaults are the paper's Appendix A: ring of 8 modes, radius 2, std 0.02; ``z`` of
+    size 256; generator 256 → 128 → 128 → 2 with ReLU; discriminator: input divided by 4,
+    one hidden layer of 128 ReLU units, a linear logit; orthogonal weights with gain 0.8
+    for both; the saturating generator loss; Adam with lr 1e-4 and β1 = 0.5 for both
+    (β2 = 0.999, ε = 1e-8: torch's defaults, the appendix names neither). The appendix
+    does not state the batch size: 512 is the demo notebook's (poolio/unrolled_gan). The
+    notebook's own configuration (both nets 2 × 128 tanh, gain 1.4, no input scaling,
+    generator lr 1e-3, the non-saturating loss in our runs) is the case
+    ``metz2016-mog-ring-notebook``.
 
     Parameters
     ----------
@@ -79,13 +111,38 @@ class MixtureOfGaussians(GANGame):
         Ring radius, or the grid's half-width; default 2 (ring) or 4 (grid).
     std
         Standard deviation of every mode; default 0.02 (ring) or 0.05 (grid).
-    latent_size, hidden, depth, activation, gain
-        Latent dimension, hidden width, number of hidden layers, their activation, and
-        the orthogonal-initialisation gain of both networks.
+    latent_size
+        Size of the generator's noise ``z``; default 256 (App. A).
+    hidden
+        Hidden width of both networks; unset: each network's own (128 for both, App. A).
+    depth
+        Number of hidden layers of both networks; unset: each network's own (2 and 1).
+    activation
+        Hidden activation of both networks ('tanh', 'relu', 'leaky_relu' or 'elu'); unset: ReLU.
+    gain
+        Orthogonal-initialisation gain of both networks; unset: 0.8 (App. A).
+    generator_hidden
+        Hidden width of the generator alone (overrides ``hidden``); default 128.
+    generator_depth
+        Number of hidden layers of the generator alone (overrides ``depth``); default 2.
+    generator_activation
+        Hidden activation of the generator alone (overrides ``activation``); default ReLU.
+    generator_gain
+        Orthogonal-initialisation gain of the generator alone (overrides ``gain``); default 0.8.
+    discriminator_hidden
+        Hidden width of the discriminator alone (overrides ``hidden``); default 128.
+    discriminator_depth
+        Number of hidden layers of the discriminator alone (overrides ``depth``); default 1.
+    discriminator_activation
+        Hidden activation of the discriminator alone (overrides ``activation``); default ReLU.
+    discriminator_gain
+        Orthogonal-initialisation gain of the discriminator alone (overrides ``gain``); default 0.8.
+    discriminator_input_scale
+        Factor applied to the discriminator's input, a number or ``"1/4"``; default 0.25 (App. A: divided by 4).
     batch_size
-        Real samples and noise vectors per step.
+        Real samples and noise vectors per batch; default 512 (the notebook's; App. A does not say).
     generator_loss
-        ``"non-saturating"`` or ``"saturating"`` (see above).
+        ``"saturating"`` (the default, App. A) or ``"non-saturating"`` (see above).
     eval_samples
         Generator samples used by :meth:`evaluate` and :meth:`draw` (2,500 in VEEGAN/PacGAN).
     discriminator_weight_decay
@@ -95,11 +152,13 @@ class MixtureOfGaussians(GANGame):
 
     Metrics
     -------
-    ``hq_fraction``, ``modes_covered``, ``modes_covered_1pct``, ``reverse_kl``: see
-    :func:`mode_metrics`.
+    ``hq_fraction``, ``modes_covered``, ``modes_covered_1pct``, ``reverse_kl``,
+    ``top_mode``, ``top_mode_share`` and each mode's ``mode_share_<j>``: see
+    :func:`mode_metrics`; ``modes_visited``, ``peak_modes_covered_1pct`` and
+    ``top_mode_changes`` over the evaluations so far: see :meth:`history_metrics`.
     """
 
-    description = "GAN on a 2-D mixture of Gaussians, ring or grid (Metz et al. 2017, Fig. 1)"
+    description = "GAN on a 2-D mixture of Gaussians, ring or grid (Metz et al. 2017, Fig. 1, App. A)"
 
     def __init__(
         self,
@@ -108,12 +167,21 @@ class MixtureOfGaussians(GANGame):
         radius: float | None = None,
         std: float | None = None,
         latent_size: int = 256,
-        hidden: int = 128,
-        depth: int = 2,
-        activation: Literal["tanh", "relu"] = "tanh",
-        gain: float = 1.4,
+        hidden: int | None = None,
+        depth: int | None = None,
+        activation: Literal["tanh", "relu", "leaky_relu", "elu"] | None = None,
+        gain: float | None = None,
+        generator_hidden: int | None = None,
+        generator_depth: int | None = None,
+        generator_activation: Literal["tanh", "relu", "leaky_relu", "elu"] | None = None,
+        generator_gain: float | None = None,
+        discriminator_hidden: int | None = None,
+        discriminator_depth: int | None = None,
+        discriminator_activation: Literal["tanh", "relu", "leaky_relu", "elu"] | None = None,
+        discriminator_gain: float | None = None,
+        discriminator_input_scale: float | str = 0.25,
         batch_size: int = 512,
-        generator_loss: Literal["non-saturating", "saturating"] = "non-saturating",
+        generator_loss: Literal["non-saturating", "saturating"] = "saturating",
         eval_samples: int = 2500,
         discriminator_weight_decay: float = 0.0,
     ):
@@ -135,12 +203,9 @@ class MixtureOfGaussians(GANGame):
             raise ConfigError(f"mog: radius must be a positive number, got {radius!r}")
         if not (math.isfinite(self.std) and self.std > 0):
             raise ConfigError(f"mog: std must be a positive number (the modes' standard deviation), got {std!r}")
-        for name, value in (("latent_size", latent_size), ("hidden", hidden), ("depth", depth),
-                            ("batch_size", batch_size), ("eval_samples", eval_samples)):
+        for name, value in (("latent_size", latent_size), ("batch_size", batch_size), ("eval_samples", eval_samples)):
             if int(value) < 1:
                 raise ConfigError(f"mog: {name} must be a positive integer, got {value!r}")
-        if activation not in ("tanh", "relu"):
-            raise ConfigError(f"mog: activation must be 'tanh' or 'relu', got {activation!r}")
         check_generator_loss("mog", generator_loss)
         self.discriminator_weight_decay = finite_number(discriminator_weight_decay, "mog: discriminator_weight_decay",
                                                         0.0)
@@ -148,10 +213,20 @@ class MixtureOfGaussians(GANGame):
         self.generator_loss = generator_loss
         make_centers = ring_centers if layout == "ring" else grid_centers
         self.centers = make_centers(self.modes, self.radius)  # float64 on CPU: the reference copy
-        widths = [int(hidden)] * int(depth)
+        shared = {"depth": depth, "hidden": hidden, "activation": activation, "gain": gain}
+        own = {"generator": {"depth": generator_depth, "hidden": generator_hidden,
+                             "activation": generator_activation, "gain": generator_gain},
+               "discriminator": {"depth": discriminator_depth, "hidden": discriminator_hidden,
+                                 "activation": discriminator_activation, "gain": discriminator_gain,
+                                 "input_scale": discriminator_input_scale}}
+        #: each network's resolved settings: its own option, else the shared one, else App. A's
+        self.networks = {p: _resolve_network(p, own[p], shared) for p in ("generator", "discriminator")}
+        g, d = self.networks["generator"], self.networks["discriminator"]
         self.players = {
-            "generator": MLP([self.latent_size, *widths, 2], activation, "orthogonal", gain),
-            "discriminator": MLP([2, *widths, 1], activation, "orthogonal", gain),
+            "generator": MLP([self.latent_size, *[g["hidden"]] * g["depth"], 2], g["activation"], "orthogonal",
+                             g["gain"]),
+            "discriminator": MLP([2, *[d["hidden"]] * d["depth"], 1], d["activation"], "orthogonal", d["gain"],
+                                 input_scale=d["input_scale"]),
         }
         self._center_cache: dict[tuple[torch.device, torch.dtype], Tensor] = {}
 
@@ -180,8 +255,9 @@ class MixtureOfGaussians(GANGame):
 
     # ------------------------------------------------------------------ losses
     def default_optimizers(self) -> dict[str, OptimizerSpec]:
+        """Adam, lr 1e-4, β1 = 0.5 for both players (App. A); β2 and ε torch's defaults."""
         return {
-            "generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8},
+            "generator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999], "eps": 1e-8},
             "discriminator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999], "eps": 1e-8},
         }
 
@@ -200,6 +276,12 @@ class MixtureOfGaussians(GANGame):
 
     def metric_names(self) -> tuple[str, ...]:
         return METRIC_NAMES
+
+    def history_metrics(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """``modes_visited``, ``peak_modes_covered_1pct`` and ``top_mode_changes`` of the
+        evaluations so far (:func:`mode_history_metrics`): how the generator moved over
+        the modes, which one evaluation alone cannot tell."""
+        return mode_history_metrics(rows, self.modes)
 
     def limits(self) -> float:
         """Half-width of the square that :meth:`draw` shows, the same for every snapshot."""
@@ -227,3 +309,28 @@ class MixtureOfGaussians(GANGame):
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
+
+
+def _resolve_network(player: str, own: dict, shared: dict) -> dict:
+    """One network's settings: its own option, else the shared one, else the paper's."""
+    out = {}
+    for key in _NET_OPTIONS:
+        value = own.get(key)
+        if value is None:
+            value = shared.get(key)
+        if value is None:
+            value = PAPER_NETWORKS[player][key]
+        option = f"{player}_{key}" if own.get(key) is not None or key == "input_scale" else key
+        if key in ("depth", "hidden"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
+                raise ConfigError(f"mog: {option} must be a positive integer, got {value!r}")
+            value = int(value)
+        elif key == "activation":
+            if value not in ACTIVATIONS:
+                raise ConfigError(f"mog: {option} must be one of {sorted(ACTIVATIONS)}, got {value!r}")
+        elif key == "gain":
+            value = finite_number(value, f"mog: {option}", 0.0)
+        else:
+            value = parse_scale(value, f"mog: {option}")
+        out[key] = value
+    return out

@@ -126,6 +126,13 @@ class Solver:
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
         raise NotImplementedError
 
+    def sample_batch(self, game: Game, generator: torch.Generator, device: torch.device | str,
+                     state: dict[str, Any]) -> Any:
+        """The data of the next :meth:`step` from ``state``: the game's batch
+        (``game.sample``). A solver that needs more (e.g. a fresh batch per unrolled step)
+        draws it here, from the same generator, so that a run stays reproducible."""
+        return game.sample(generator, device)
+
     def options(self) -> dict[str, Any]:
         """The solver's options as plain data (for configs)."""
         return {}

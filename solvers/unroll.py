@@ -64,18 +64,20 @@ def _grads(loss: Tensor, leaves: Mapping[str, Tensor], *, create_graph: bool, re
 # --------------------------------------------------------------------------- the reference
 def reference_leader_gradient(game: Game, params: JointParams, state: dict[str, Any], batch: Any, leader: str,
                               followers: list[str], opts: Optimizers, unroll_steps: int,
-                              second_order: bool = True) -> dict[str, Tensor]:
+                              second_order: bool = True, unroll_batches: list | None = None) -> dict[str, Tensor]:
     """``df_K/dθ_L`` of Eq. (13) at ``params``, written to be checked against the paper.
 
     ``state["opt"][f]`` is follower ``f``'s optimizer state; ``opts`` every player's base
-    optimizer. Slow by design: no reuse, no flattening, a new forward pass each time.
+    optimizer. Unrolled step ``k`` uses ``unroll_batches[k]`` when given (a fresh batch
+    per step), else ``batch``; the surrogate (Eq. 12) always uses ``batch``. Slow by
+    design: no reuse, no flattening, a new forward pass each time.
     """
     with torch.enable_grad():
         theta_leader = _leaves(params[leader])
         theta = {**params, leader: theta_leader, **{f: _leaves(params[f]) for f in followers}}
         opt_states = {f: state["opt"][f] for f in followers}
-        for _ in range(unroll_steps):  # Eq. (11): K steps of the followers' own optimizers
-            losses = checked_losses(game, theta, batch)
+        for k in range(unroll_steps):  # Eq. (11): K steps of the followers' own optimizers
+            losses = checked_losses(game, theta, batch if unroll_batches is None else unroll_batches[k])
             stepped = {}
             for f in followers:
                 g = _grads(losses[f], theta[f], create_graph=second_order, retain_graph=True)
@@ -125,13 +127,15 @@ class _Flat:
 
 
 def unroll_autograd(game: Game, params: JointParams, state: dict[str, Any], batch: Any, leaders: list[str],
-                    followers: list[str], opts: Optimizers, unroll_steps: int,
-                    second_order: bool) -> tuple[dict[str, dict[str, Tensor]], dict[str, Tensor]]:
+                    followers: list[str], opts: Optimizers, unroll_steps: int, second_order: bool,
+                    unroll_batches: list | None = None) -> tuple[dict[str, dict[str, Tensor]], dict[str, Tensor]]:
     """One unroll shared by all ``leaders``, differentiated with the autograd engine.
 
     Returns ``(grads, losses)``: each leader's surrogate gradient (Eq. 13), each
     follower's plain gradient at θ_t (the unroll's first step computes it anyway) and
-    every player's detached loss at θ_t. Needs ``unroll_steps ≥ 1``.
+    every player's detached loss at θ_t, both on the first unrolled step's batch:
+    ``unroll_batches[0]`` when given (unrolled step ``k`` then uses ``unroll_batches[k]``
+    and only the surrogate uses ``batch``), else ``batch``. Needs ``unroll_steps ≥ 1``.
     """
     if unroll_steps < 1:
         raise ValueError("unroll_autograd needs unroll_steps ≥ 1")
@@ -151,7 +155,7 @@ def unroll_autograd(game: Game, params: JointParams, state: dict[str, Any], batc
         states = {f: flats[f].flatten_state(state["opt"][f]) if f in flats else state["opt"][f] for f in followers}
         current: JointParams = {**params, **leader_leaves, **{f: as_params(f, var[f]) for f in followers}}
         for k in range(unroll_steps):
-            losses = checked_losses(game, current, batch)
+            losses = checked_losses(game, current, batch if unroll_batches is None else unroll_batches[k])
             fgrads = {f: _grads(losses[f], leaves_of(f, var[f]), create_graph=second_order,
                                 retain_graph=i < len(followers) - 1) for i, f in enumerate(followers)}
             if k == 0:
@@ -332,9 +336,10 @@ def unroll_func(game: Game, params: JointParams, state: dict[str, Any], batch: A
 
 # --------------------------------------------------------------------------- higher
 def leader_gradient_higher(game: Game, params: JointParams, state: dict[str, Any], batch: Any, leader: str,
-                           followers: list[str], opts: Optimizers, unroll_steps: int) -> dict[str, Tensor]:
+                           followers: list[str], opts: Optimizers, unroll_steps: int,
+                           unroll_batches: list | None = None) -> dict[str, Tensor]:
     """Eq. (13) through ``higher``'s differentiable copies of the followers' ``torch.optim``
-    optimizers (second order)."""
+    optimizers (second order); ``unroll_batches`` as in :func:`reference_leader_gradient`."""
     import higher  # imported lazily: only this backend needs it
 
     with torch.enable_grad(), game.reusing_forward([leader]):
@@ -346,10 +351,10 @@ def leader_gradient_higher(game: Game, params: JointParams, state: dict[str, Any
             torch_opt = opts[f].to_torch(start, state["opt"][f])
             diff_opts[f] = higher.get_diff_optim(torch_opt, start, track_higher_grads=True)
             current[f] = dict(zip(params[f].keys(), start))
-        for _ in range(unroll_steps):
+        for k in range(unroll_steps):
             stepped = {}
             for f in followers:
-                loss = checked_losses(game, current, batch)[f]
+                loss = checked_losses(game, current, batch if unroll_batches is None else unroll_batches[k])[f]
                 new = diff_opts[f].step(loss, params=list(current[f].values()))
                 stepped[f] = dict(zip(current[f].keys(), new))
             current = {**current, **stepped}

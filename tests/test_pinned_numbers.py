@@ -23,15 +23,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PINS = Path(__file__).with_name("pinned_numbers.json")
-MOG = {"latent_size": 16, "hidden": 32, "batch_size": 128, "eval_samples": 1000}
+# the mog game's settings before its defaults became the paper's App. A (2026-12-05), stated
+# so that these pins keep their values: both nets 2 x 32 tanh, gain 1.4, no input scaling
+MOG = {"latent_size": 16, "hidden": 32, "batch_size": 128, "eval_samples": 1000, "depth": 2, "activation": "tanh",
+       "gain": 1.4, "discriminator_input_scale": 1.0, "generator_loss": "non-saturating"}
+MOG_ADAM = {"generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8},
+            "discriminator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999], "eps": 1e-8}}
 MNIST = {"latent_size": 8, "hidden": 16, "disc_channels": 4, "batch_size": 8, "max_images": 200,
          "eval_samples": 64}
 
 #: name → (game, game options, solver, solver options, optimizers, steps)
 RUNS = {
-    "mog-unrolled-k2": ("mog", MOG, "unrolled", {"unroll_steps": 2}, None, 300),
-    "mog-alternating": ("mog", MOG, "alternating", {}, None, 300),
-    "mog-optimistic": ("mog", MOG, "optimistic", {}, None, 300),
+    "mog-unrolled-k2": ("mog", MOG, "unrolled", {"unroll_steps": 2}, MOG_ADAM, 300),
+    "mog-alternating": ("mog", MOG, "alternating", {}, MOG_ADAM, 300),
+    "mog-optimistic": ("mog", MOG, "optimistic", {}, MOG_ADAM, 300),
     **{f"rps-{name}": ("rps", {}, name, {}, {"name": "sgd", "lr": 0.1}, 300)
        for name in ("simultaneous", "alternating", "optimistic", "extragradient", "consensus", "sga", "lola")},
     "rps-unrolled-k5": ("rps", {}, "unrolled", {"unroll_steps": 5}, {"name": "sgd", "lr": 0.1}, 300),

@@ -82,7 +82,7 @@ class SeedEngine:
     def advance(self) -> list[str | None]:
         """One step. Returns ``[None]``, or ``[player]`` when that player's loss or
         parameters became non-finite (the parameters then stay at the last good point)."""
-        batch = self.game.sample(self.generator, self.device)
+        batch = self.solver.sample_batch(self.game, self.generator, self.device, self.state)
         if self.compiled is not None:
             new_params, new_state, info = self.compiled(self.params, self.state, batch)
         else:

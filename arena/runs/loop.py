@@ -172,8 +172,10 @@ class _Run:
         r, params = self.recorders[i], self.engine.seed_params(i)
         r.snapshot(self.step, params)
         if evaluate_now:
-            r.log({"step": self.step, "wall_time": self.wall_time(), "train_time": self.train_time,
-                   **evaluate(self.game, params, r.config, self.step, self.device)})
+            row = {"step": self.step, "wall_time": self.wall_time(), "train_time": self.train_time,
+                   **evaluate(self.game, params, r.config, self.step, self.device)}
+            row.update({k: float(v) for k, v in self.game.history_metrics([*r.rows, row]).items()})
+            r.log(row)
         if checkpoint_now:
             r.checkpoint(self.step, self.engine.checkpoint_payload(i), self.train_time, self.wall_time())
 

@@ -116,7 +116,8 @@ def test_game_sampler_draws_the_mixture():
 def test_no_high_quality_samples_gives_log_m():
     samples = torch.full((10, 2), 50.0)
     m = mode_metrics(samples, ring_centers(8, 2.0), 0.02)
-    assert m == {"hq_fraction": 0.0, "modes_covered": 0, "modes_covered_1pct": 0, "reverse_kl": math.log(8)}
+    assert m == {"hq_fraction": 0.0, "modes_covered": 0, "modes_covered_1pct": 0, "reverse_kl": math.log(8),
+                 "top_mode": -1, "top_mode_share": 0.0, **{f"mode_share_{j}": 0.0 for j in range(8)}}
 
 
 def test_one_percent_rule_ignores_stray_samples():
@@ -176,7 +177,7 @@ def test_sample_and_losses_on_cuda():
 
 
 def test_losses_are_finite_scalars_and_match_two_pass_reference():
-    game = games.make("mog", **TINY)
+    game = games.make("mog", generator_loss="non-saturating", **TINY)
     params, batch = game.init_params(0), game.sample(gen(0), "cpu")
     losses = game.losses(params, batch)
     assert set(losses) == {"generator", "discriminator"}
@@ -237,8 +238,8 @@ def test_alternating_step_equals_the_one_through_full_losses():
 
 
 def test_saturating_generator_loss_differs():
-    ns = games.make("mog", **TINY)
-    sat = games.make("mog", generator_loss="saturating", **TINY)
+    ns = games.make("mog", generator_loss="non-saturating", **TINY)
+    sat = games.make("mog", **TINY)  # the paper's default
     params, batch = ns.init_params(0), ns.sample(gen(0), "cpu")
     l_ns, l_sat = ns.losses(params, batch), sat.losses(params, batch)
     torch.testing.assert_close(l_ns["discriminator"], l_sat["discriminator"])
@@ -271,11 +272,11 @@ def test_interaction_graph_matches_derived_one():
 
 def test_default_optimizers_follow_reference():
     opts = games.make("mog", **TINY).default_optimizers()
-    assert opts["generator"]["lr"] == 1e-3 and opts["discriminator"]["lr"] == 1e-4
+    assert opts["generator"]["lr"] == 1e-4 and opts["discriminator"]["lr"] == 1e-4  # App. A
     assert all(o["name"] == "adam" and list(o["betas"]) == [0.5, 0.999] for o in opts.values())
     ref = MixtureOfGaussians()
     assert (ref.batch_size, ref.latent_size, ref.players["generator"].sizes) == (512, 256, [256, 128, 128, 2])
-    assert ref.players["discriminator"].gain == 1.4
+    assert ref.players["discriminator"].sizes == [2, 128, 1] and ref.players["discriminator"].gain == 0.8
 
 
 # ---------------------------------------------------------------- solvers, evaluate, draw
@@ -293,7 +294,8 @@ def test_short_run_of_every_solver(name):
         params, state, info = solver.step(game, params, state, game.sample(g, "cpu"))
         assert all(torch.isfinite(l) for l in info["losses"].values())
     metrics = game.evaluate(params, gen(1))
-    assert tuple(metrics) == game.metric_names() == METRIC_NAMES
+    assert game.metric_names() == METRIC_NAMES
+    assert set(METRIC_NAMES) <= set(metrics) | set(game.history_metrics([metrics]))
     assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in metrics.values())
     assert 0.0 <= metrics["hq_fraction"] <= 1.0 and 0 <= metrics["modes_covered"] <= 8
 
@@ -309,7 +311,9 @@ def test_float64_params_run():
     params = game.init_params(0, dtype=torch.float64)
     losses = game.losses(params, game.sample(gen(0), "cpu", dtype=torch.float64))
     assert all(l.dtype == torch.float64 for l in losses.values())
-    assert set(game.evaluate(params, gen(0))) == set(METRIC_NAMES)
+    metrics = game.evaluate(params, gen(0))
+    assert set(metrics) | set(game.history_metrics([metrics])) == {*METRIC_NAMES, "top_mode",
+                                                                     *(f"mode_share_{j}" for j in range(8))}
 
 
 def test_draw_marks_modes_with_fixed_limits():
@@ -330,20 +334,26 @@ def test_draw_marks_modes_with_fixed_limits():
 
 
 # ---------------------------------------------------------------- case files
-@pytest.mark.parametrize("layout", ["ring", "grid"])
-def test_case_files_are_consistent(layout):
-    path = CASES / f"metz2016-mog-{layout}.toml"
+@pytest.mark.parametrize("name, steps, labels", [
+    ("metz2016-mog-ring", 30000, ["unrolled-k0", "unrolled-k1", "unrolled-k5", "unrolled-k10", "maximin-k5"]),
+    ("metz2016-mog-ring-notebook", 25000, ["unrolled-k0", "unrolled-k1", "unrolled-k5", "unrolled-k10"]),
+    ("metz2016-mog-grid", 25000, ["unrolled-k0", "unrolled-k1", "unrolled-k5", "unrolled-k10"]),
+])
+def test_case_files_are_consistent(name, steps, labels):
+    path = CASES / f"{name}.toml"
     case = tomllib.loads(path.read_text())
     assert case["name"] == path.stem
-    assert case["game"]["name"] == "mog" and case["game"]["options"]["layout"] == layout
+    assert case["game"]["name"] == "mog"
     game = games.make("mog", **case["game"]["options"])
-    labels = [s["label"] for s in case["solvers"]]
-    assert labels == ["unrolled-k0", "unrolled-k1", "unrolled-k5", "unrolled-k10"]
+    assert [s["label"] for s in case["solvers"]] == labels
     for s in case["solvers"]:
         solver = solvers.make(s["name"], **s["options"])
-        assert s["label"] == f"unrolled-k{solver.unroll_steps}" and solver.second_order
+        prefix = "maximin" if solver.leaders == ["discriminator"] else "unrolled"
+        assert s["label"] == f"{prefix}-k{solver.unroll_steps}" and solver.second_order
+        # the paper's case alternates (App. A); the notebook's cases update both players at once
+        assert solver.schedule == ("alternating" if name == "metz2016-mog-ring" else "simultaneous")
     run = case["run"]
-    assert run["steps"] == 25000 and run["seeds"] == [0, 1, 2, 3, 4]
+    assert run["steps"] == steps and run["seeds"] == [0, 1, 2, 3, 4]
     assert run["snapshot_steps"][0] == 0 and run["snapshot_steps"][-1] == run["steps"]
     for claim in case["claims"]:
         assert claim["solver"] in labels and claim["metric"] in game.metric_names()
@@ -352,7 +362,7 @@ def test_case_files_are_consistent(layout):
             assert claim["than"] in labels and "share" not in claim
         else:
             assert 0 < claim["share"] <= 1
-        assert claim["description"].startswith(("strict:", "lenient:"))
+        assert claim["description"].startswith(("strict:", "lenient:", "rotation:"))
     # the strict count leads
     assert case["claims"][0]["metric"] == "modes_covered_1pct"
 
