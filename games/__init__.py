@@ -61,6 +61,7 @@ _BUNDLED = (
     ("letcher", "games.classic:letcher", "Letcher 2021 zero-sum game: all gradient methods cycle"),
     ("cyclic-pennies", "games.classic:cyclic_pennies", "matching pennies on a directed 3-cycle (Jordan 1993)"),
     ("ipd", "games.ipd:ipd", "iterated prisoner's dilemma with exact discounted value (LOLA)"),
+    ("tandem", "games.tandem:tandem", "tandem game (x+y)² − 2x, (x+y)² − 2y: fixed line x + y = 1 (Letcher et al. 2019)"),
 )
 for _name, _target, _description in _BUNDLED:
     _REGISTRY.register_lazy(_name, _target, _description)
