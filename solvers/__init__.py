@@ -14,16 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from diffgames.registry import Registry
+from solvers.acgd import ACGD
 from solvers.base import Solver, SolverCapabilities, player_gradients
 from solvers.cgd import CGD
 from solvers.consensus import Consensus
 from solvers.extragradient import Extragradient
 from solvers.lola import LOLA, LookAheadOpponent
 from solvers.lookahead import Lookahead
+from solvers.lss import LSS
+from solvers.negative_momentum import NegativeMomentum
 from solvers.optim import SGD, Adam, BaseOptimizer, make_optimizer
 from solvers.ridge import FollowTheRidge
 from solvers.sga import SGA
 from solvers.simple import Alternating, Optimistic, Simultaneous
+from solvers.sos import SOS
 from solvers.stackelberg import Stackelberg
 from solvers.unrolled import Unrolled
 
@@ -32,7 +36,7 @@ __all__ = [
     "register", "make", "available", "describe",
     "Simultaneous", "Alternating", "Optimistic", "Unrolled",
     "Extragradient", "Consensus", "SGA", "LookAheadOpponent", "LOLA", "CGD", "Lookahead",
-    "Stackelberg", "FollowTheRidge",
+    "Stackelberg", "FollowTheRidge", "SOS", "LSS", "ACGD", "NegativeMomentum",
 ]
 
 _REGISTRY: Registry[Solver] = Registry("solver", entry_points="diffgames.solvers", contract=Solver)
@@ -53,5 +57,6 @@ for _name, _solver in (("simultaneous", Simultaneous), ("alternating", Alternati
                       ("unrolled", Unrolled), ("extragradient", Extragradient), ("consensus", Consensus),
                       ("sga", SGA), ("lookahead-opponent", LookAheadOpponent), ("lola", LOLA), ("cgd", CGD),
                       ("lookahead", Lookahead), ("stackelberg", Stackelberg),
-                      ("follow-the-ridge", FollowTheRidge)):
+                      ("follow-the-ridge", FollowTheRidge), ("sos", SOS), ("lss", LSS), ("acgd", ACGD),
+                      ("negative-momentum", NegativeMomentum)):
     register(_name, _solver.description)(_solver)

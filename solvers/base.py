@@ -53,12 +53,16 @@ class SolverCapabilities:
         captures in one graph (``--compile``).
     own_step_size
         It takes its step size as its own option ``lr`` instead of base optimizers.
+    zero_sum_only
+        It is defined for zero-sum games only: on a game whose record does not say
+        ``zero_sum`` its ``init`` raises one :class:`~diffgames.errors.ConfigError`.
     """
 
     players: int | None = None
     vectorizable: bool = False
     compilable: bool = False
     own_step_size: bool = False
+    zero_sum_only: bool = False
 
 
 class Solver:

@@ -55,6 +55,10 @@ def test_solver_steps_on_game(built_games, solver_name, game_name):
         with pytest.raises(games.ConfigError, match="two players"):
             solver.step(game, params, solver.init(game, params), game.sample(torch.Generator(), "cpu"))
         return
+    if solver.capabilities.zero_sum_only and not game.capabilities.zero_sum:
+        with pytest.raises(games.ConfigError, match="zero-sum"):
+            solver.init(game, params)
+        return
     state = solver.init(game, params)
     generator = torch.Generator().manual_seed(0)
     current = params
