@@ -17,6 +17,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import games
+from games.mog import NOTEBOOK_OPTIMIZERS, NOTEBOOK_SETTINGS
 import solvers
 
 __all__ = ["profile_step", "main"]
@@ -46,10 +47,10 @@ def _group(name: str, shapes: list, batch_rows: int, param_sizes: set[int]) -> s
 def profile_step(solver_name: str = "unrolled", options: dict | None = None, rounds: int = 3) -> dict[str, float]:
     """Milliseconds of self CPU time per step in each group (and ``"total"``)."""
     torch.set_num_threads(1)
-    game = games.make("mog")
+    game = games.make("mog", **NOTEBOOK_SETTINGS)  # the configuration performance.md profiles
     params = game.init_params(0)
     batch = game.sample(torch.Generator().manual_seed(0), "cpu")
-    solver = solvers.make(solver_name, **(options or {}))
+    solver = solvers.make(solver_name, **{"optimizers": NOTEBOOK_OPTIMIZERS, **(options or {})})
     state = solver.init(game, params)
     step = lambda: solver.step(game, params, state, batch)  # noqa: E731
     step(), step()

@@ -52,7 +52,7 @@ _BUNDLED = (
     ("tournament", "games.matrix:tournament",
      "zero-sum game of a 'beats' tournament graph (default: rock-paper-scissors-lizard-spock)"),
     ("mog", "games.mog:MixtureOfGaussians",
-     "GAN on a 2-D mixture of Gaussians, ring (8) or grid (25) (Metz et al. 2017, Fig. 1)"),
+     "GAN on a 2-D mixture of Gaussians, ring (8) or grid (25) (Metz et al. 2017, Fig. 1; defaults: its App. A)"),
     ("mnist-rnn-cnn", "games.mnist:MnistRnnCnn",
      "LSTM generator vs CNN discriminator on MNIST (Metz et al. 2017, Fig. 2)"),
     ("stacked-mnist", "games.stacked_mnist:StackedMnist", "DCGAN on stacked MNIST, 1,000 modes (Metz et al. 2017, Table 3)"),

@@ -10,6 +10,7 @@ all. The ``grid`` layout (25 modes) is the harder benchmark of VEEGAN (Srivastav
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Literal
 
@@ -24,7 +25,8 @@ from diffgames.metrics.modes import mode_history_metrics, mode_metrics
 from players import MLP
 from players.mlp import ACTIVATIONS
 
-__all__ = ["MixtureOfGaussians", "ring_centers", "grid_centers", "METRIC_NAMES", "PAPER_NETWORKS", "parse_scale"]
+__all__ = ["MixtureOfGaussians", "ring_centers", "grid_centers", "METRIC_NAMES", "PAPER_NETWORKS", "parse_scale",
+           "NOTEBOOK_SETTINGS", "NOTEBOOK_OPTIMIZERS"]
 
 #: The metrics of :meth:`MixtureOfGaussians.evaluate`, in order.
 METRIC_NAMES = ("hq_fraction", "modes_covered", "modes_covered_1pct", "reverse_kl", "top_mode_share",
@@ -61,6 +63,14 @@ PAPER_NETWORKS = {
     "discriminator": {"depth": 1, "hidden": 128, "activation": "relu", "gain": 0.8, "input_scale": 0.25},
 }
 _NET_OPTIONS = ("depth", "hidden", "activation", "gain", "input_scale")
+#: The settings the game's defaults had until 2026-12-05: the demo notebook's networks
+#: (both 2 × 128 tanh, gain 1.4, no input scaling) with the non-saturating generator loss;
+#: with :data:`NOTEBOOK_OPTIMIZERS`, what the notebook case and the benchmarks run.
+NOTEBOOK_SETTINGS = {"depth": 2, "hidden": 128, "activation": "tanh", "gain": 1.4, "discriminator_input_scale": 1.0,
+                     "generator_loss": "non-saturating"}
+#: The demo notebook's Adam settings: lr 1e-3 (G) and 1e-4 (D), β = (0.5, 0.999).
+NOTEBOOK_OPTIMIZERS = {"generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8},
+                       "discriminator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999], "eps": 1e-8}}
 
 
 def parse_scale(value: float | str, name: str) -> float:
@@ -112,15 +122,15 @@ class MixtureOfGaussians(GANGame):
     std
         Standard deviation of every mode; default 0.02 (ring) or 0.05 (grid).
     latent_size
-        Size of the generator's noise ``z``; default 256 (App. A).
+        Size of the generator's noise ``z``; default 256 (Appendix A).
     hidden
-        Hidden width of both networks; unset: each network's own (128 for both, App. A).
+        Hidden width of both networks; unset: each network's own (128 for both, Appendix A).
     depth
         Number of hidden layers of both networks; unset: each network's own (2 and 1).
     activation
         Hidden activation of both networks ('tanh', 'relu', 'leaky_relu' or 'elu'); unset: ReLU.
     gain
-        Orthogonal-initialisation gain of both networks; unset: 0.8 (App. A).
+        Orthogonal-initialisation gain of both networks; unset: 0.8 (Appendix A).
     generator_hidden
         Hidden width of the generator alone (overrides ``hidden``); default 128.
     generator_depth
@@ -138,11 +148,11 @@ class MixtureOfGaussians(GANGame):
     discriminator_gain
         Orthogonal-initialisation gain of the discriminator alone (overrides ``gain``); default 0.8.
     discriminator_input_scale
-        Factor applied to the discriminator's input, a number or ``"1/4"``; default 0.25 (App. A: divided by 4).
+        Factor applied to the discriminator's input, a number or ``"1/4"``; default 0.25 (divided by 4, Appendix A).
     batch_size
-        Real samples and noise vectors per batch; default 512 (the notebook's; App. A does not say).
+        Real samples and noise vectors per batch; default 512 (the notebook's; Appendix A does not say).
     generator_loss
-        ``"saturating"`` (the default, App. A) or ``"non-saturating"`` (see above).
+        ``"saturating"`` (the default, Appendix A) or ``"non-saturating"`` (see above); saturating makes the game zero-sum.
     eval_samples
         Generator samples used by :meth:`evaluate` and :meth:`draw` (2,500 in VEEGAN/PacGAN).
     discriminator_weight_decay
@@ -211,6 +221,8 @@ class MixtureOfGaussians(GANGame):
                                                         0.0)
         self.latent_size, self.batch_size, self.eval_samples = int(latent_size), int(batch_size), int(eval_samples)
         self.generator_loss = generator_loss
+        # the saturating generator loss is minus the discriminator's: a zero-sum game (CGD, LSS read this)
+        self.capabilities = dataclasses.replace(type(self).capabilities, zero_sum=generator_loss == "saturating")
         make_centers = ring_centers if layout == "ring" else grid_centers
         self.centers = make_centers(self.modes, self.radius)  # float64 on CPU: the reference copy
         shared = {"depth": depth, "hidden": hidden, "activation": activation, "gain": gain}

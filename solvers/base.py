@@ -130,6 +130,11 @@ class Solver:
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
         raise NotImplementedError
 
+    def step_label(self) -> str:
+        """What one step of this solver is, for axis labels and tables: ``"step"`` when every
+        player updates once per step."""
+        return "step"
+
     def sample_batch(self, game: Game, generator: torch.Generator, device: torch.device | str,
                      state: dict[str, Any]) -> Any:
         """The data of the next :meth:`step` from ``state``: the game's batch

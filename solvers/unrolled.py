@@ -63,11 +63,11 @@ class Unrolled(Solver):
         (:func:`solvers.unroll.leader_gradient_higher`; note: its Adam adds ε before the
         bias correction, torch.optim.Adam after).
     leaders
-        The players that look ahead; every other player is a follower. For a GAN,
+        The players that look ahead, every other player a follower; default: the first player. For a GAN,
         ``leaders="discriminator"`` unrolls the generator when updating the
         discriminator: the maximin surrogate of the paper's footnote instead of minimax.
     schedule
-        ``"simultaneous"`` (the paper's equations) or ``"alternating"`` (its App. A: one side per step).
+        ``"simultaneous"`` (the paper's equations) or ``"alternating"`` (its Appendix A: one side per step).
     unroll_data
         ``"reuse"`` (the step's batch for every unrolled step) or ``"fresh"`` (a new batch per unrolled step).
     checkpoint_every
@@ -155,6 +155,11 @@ class Unrolled(Solver):
         """Whether the next step updates the leaders (always, in the simultaneous schedule)."""
         return self.schedule == "simultaneous" or int(state["updates"].reshape(-1)[0]) % 2 == 1
 
+    def step_label(self) -> str:
+        if self.schedule == "alternating":
+            return "step (one side updates: followers on odd steps, leaders on even)"
+        return "step"
+
     def sample_batch(self, game: Game, generator: torch.Generator, device: torch.device | str,
                      state: dict[str, Any]) -> Any:  # noqa: D401 - see Solver.sample_batch
         """The step's data: the game's batch, and with ``unroll_data="fresh"`` on a step
@@ -214,17 +219,16 @@ class Unrolled(Solver):
         else:
             grads = {p: self.leader_gradient(game, params, state, batch, p, followers, opts, unroll_batches)
                      for p in leaders}
-            losses = {}
-        missing = [p for p in game.player_names if p not in losses]
-        if missing:  # a loss the update did not need (the non-saturating generator step's): one forward pass
-            with torch.no_grad():
-                losses = {**{p: l.detach() for p, l in checked_losses(game, params, batch).items()}, **losses}
+            with torch.no_grad():  # the leaders' losses at θ_t, for the engine's non-finite check
+                losses = {p: checked_losses(game, params, batch, tuple(leaders))[p].detach() for p in leaders}
         new_params, new_opt = dict(params), dict(state["opt"])
         with torch.no_grad():
             for p in moving:
                 new_params[p], new_opt[p] = opts[p].update(grads[p], state["opt"][p], params[p])
         new_state = {**state, "opt": new_opt, "updates": state["updates"] + 1}
-        return new_params, new_state, {"losses": {p: losses[p] for p in game.player_names}}
+        # the losses this update computed (the moving side's at least): a second forward pass
+        # for the other side's would cost a K = 0 step a third of its time
+        return new_params, new_state, {"losses": {p: losses[p] for p in game.player_names if p in losses}}
 
     def leader_gradient(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any, leader: str,
                         followers: list[str], opts: dict[str, BaseOptimizer],

@@ -11,6 +11,7 @@ from arena.comparisons.cases import Case, bundled_cases, case_description, find_
 from arena.parsing import parse_criterion, parse_kv, parse_seeds
 from arena.comparisons.compare import aggregate, compare, load_runs, seeds_note, verify
 from arena.runs.config import RunConfig, run_dirs_below
+from arena.reports.occupancy import plot_occupancy
 from arena.reports.plots import plot_comparison, plot_run, plot_samples, plot_sweep, sweep_figure_name
 from arena.runs.recorder import BOOKKEEPING_COLUMNS
 from arena.runs.loop import Interrupted, read_metrics, read_summary, resume, set_torch_threads, train_or_continue
@@ -19,7 +20,7 @@ from arena.text import number
 from diffgames.registry import absolute_location
 from arena.reports.sampling import cmd_export, cmd_sample  # noqa: F401  (the CLI dispatches cmd_<command>)
 from arena.reports.limit import cmd_limit  # noqa: F401  (the CLI dispatches cmd_<command>)
-from diffgames.errors import ConfigError, DivergenceError
+from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
 
 __all__ = ["cmd_list", "cmd_run", "cmd_resume", "cmd_compare", "cmd_verify", "cmd_plot", "cmd_table", "cmd_report", "cmd_diagnose"]
 
@@ -283,14 +284,28 @@ def _executor_options(args: argparse.Namespace) -> dict:
     return {"executor": args.executor, "address": args.address, "gpus_per_run": args.gpus_per_run}
 
 
-def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:
+def _step_label(results) -> str:
+    """The step axis's label: what one step is, when every run's solver says the same."""
+    labels = set()
+    for r in results:
+        cfg = RunConfig.load(r.run_dir / "config.toml")
+        try:
+            labels.add(solvers.make(cfg.solver, **cfg.solver_options).step_label())
+        except DiffgamesError:  # a solver that cannot be built here: say nothing it cannot back
+            labels.add("step")
+    return labels.pop() if len(labels) == 1 else "step (see each solver: one step is not the same update)"
+
+
+def _plot_comparison_dir(out: Path, case: Case | None, results, seed: int | None = None) -> list[Path]:
     """Metric curves per solver (every setting's runs pooled in a sweep); the sample grid
-    of the lowest seed; for a sweep, one heat map per claim (its criterion per setting)."""
+    and the mode occupancy of the lowest seed (or ``seed``); for a sweep, one heat map per
+    claim (its criterion per setting)."""
     groups: dict[str, list] = {}
     for r in results:
         if r.status in ("done", "interrupted", "diverged") and r.rows:
             groups.setdefault(r.label, []).append(r.rows)
-    figures = plot_comparison(out, groups)
+    step_label = _step_label(results) if results else "step"
+    figures = plot_comparison(out, groups, step_label)
     if any(r.setting for r in results):
         claims = case.claims if case is not None else []
         for claim in {(c.metric, c.op, float(c.value)): c for c in claims}.values():
@@ -300,8 +315,13 @@ def _plot_comparison_dir(out: Path, case: Case | None, results) -> list[Path]:
         return figures  # a sample grid of one setting would say little about a sweep
     if results:
         cfg = RunConfig.load(results[0].run_dir / "config.toml")
-        seed = min(r.seed for r in results)
+        seed = min(r.seed for r in results) if seed is None else seed
         rows = {r.label: r.run_dir for r in results if r.seed == seed}
+        occupancy = plot_occupancy(out / "occupancy.png", {r.label: r.rows for r in results if r.seed == seed},
+                                   f"mode occupancy, seed {seed}: share of the samples on each mode (rows: modes)",
+                                   step_label)
+        if occupancy:
+            figures.insert(0, occupancy)
         game = games.make(cfg.game, **cfg.game_options)
         samples = plot_samples(out / "samples.png", game, rows, seed, cfg.device)
         if samples:
@@ -354,13 +374,25 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"{target} holds no sweep (no <setting>/<solver>/seed<k> runs); --sweep needs one")
         print(f"wrote {path}")
         return 0
+    if args.solvers:
+        wanted = [label.strip() for label in args.solvers.split(",") if label.strip()]
+        unknown = sorted(set(wanted) - {r.label for r in results})
+        if unknown:
+            raise ConfigError(f"--solvers: {target} has no runs labelled {', '.join(unknown)}; "
+                              f"it has {', '.join(sorted({r.label for r in results}))}")
+        results = sorted((r for r in results if r.label in wanted), key=lambda r: (wanted.index(r.label), r.seed))
+    if args.seed is not None and args.seed not in {r.seed for r in results}:
+        raise ConfigError(f"--seed: {target} has no runs of seed {args.seed}; it has seeds "
+                          f"{', '.join(str(s) for s in sorted({r.seed for r in results}))}")
     if len(results) == 1 and results[0].run_dir == target:
         cfg = RunConfig.load(target / "config.toml")
         paths = plot_run(target, results[0].rows)
         samples = plot_samples(target / "samples.png", games.make(cfg.game, **cfg.game_options), {cfg.label: target}, cfg.seed, cfg.device)
         paths += [samples] if samples else []
     else:
-        paths = _plot_comparison_dir(target, None, results)
+        out = Path(args.out) if args.out else target
+        out.mkdir(parents=True, exist_ok=True)
+        paths = _plot_comparison_dir(out, None, results, args.seed)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -29,7 +29,8 @@ EXAMPLES = {
     "resume": "example:\n  diffgames resume runs/metz2016-mog-ring/unrolled-k5/seed0",
     "verify": "examples:\n  diffgames verify quickstart\n  diffgames verify runs/metz2016-mog-ring",
     "plot": "examples:\n  diffgames plot runs/quickstart            # a comparison directory\n  diffgames plot runs/quickstart/optimistic/seed0\n"
-            "  diffgames plot runs/metz2016-mog-sensitivity --sweep 'modes_covered_1pct>=8'   # heat map of a sweep",
+            "  diffgames plot runs/metz2016-mog-sensitivity --sweep 'modes_covered_1pct>=8'   # heat map of a sweep\n"
+            "  diffgames plot runs/metz2016-mog-ring --solvers unrolled-k0,unrolled-k10 --out fig1   # Fig. 1's rows",
     "diagnose": "examples:\n  diffgames diagnose --game bilinear\n  diffgames diagnose --game rps --at runs/quickstart/simultaneous/seed0",
 }
 
@@ -63,7 +64,9 @@ def _add_run(sub) -> None:
     run.add_argument("--solver-opt", action="append", metavar="K=V", help="solver option (repeatable)")
     run.add_argument("--optimizer", choices=["sgd", "adam"], help="base optimizer for every player (default: the game's)")
     run.add_argument("--lr", type=float, help="learning rate of every player's base optimizer")
-    run.add_argument("--steps", type=int, help="number of steps (default 1000, or the case's)")
+    run.add_argument("--steps", type=int, help="number of steps (default 1000, or the case's); a step is one "
+                     "solver step: every player updates once, except with the unrolled solver's "
+                     "schedule=alternating, where one side updates per step")
     run.add_argument("--eval-every", type=int, help="evaluate every M steps (default 100, or the case's)")
     run.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (default: at evaluations)")
     run.add_argument("--seed", type=int, help="seed (default 0, or all of the case's)")
@@ -140,6 +143,9 @@ def _add_reporting(sub) -> None:
 
     plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=_FORMAT)
     plot.add_argument("target")
+    plot.add_argument("--solvers", help="only these solver labels, comma-separated, in this order (rows of the sample grid)")
+    plot.add_argument("--seed", type=int, help="the seed whose samples and mode occupancy are drawn (default: the lowest)")
+    plot.add_argument("--out", help="folder for the figures of a comparison (default: the comparison's own)")
     plot.add_argument("--sweep", metavar="METRIC[OP VALUE]",
                       help="a heat map of a sweep's settings per solver: the final METRIC's mean over seeds, or "
                            "with a criterion such as 'modes_covered_1pct>=8' the share of seeds meeting it")

@@ -17,13 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from arena.reports.occupancy import OCCUPANCY_COLUMN  # noqa: E402
 from arena.runs.recorder import BOOKKEEPING_COLUMNS  # noqa: E402
 
 __all__ = ["plot_run", "plot_comparison", "plot_samples", "plot_sweep", "sweep_figure_name"]
 
 
 def _metrics(rows: list[dict[str, Any]]) -> list[str]:
-    return [k for k in rows[0] if k not in BOOKKEEPING_COLUMNS] if rows else []
+    """The metrics to draw as curves: every logged column but the bookkeeping and the
+    per-mode shares (those make the occupancy figure, :mod:`arena.reports.occupancy`)."""
+    return [k for k in rows[0] if k not in BOOKKEEPING_COLUMNS and not OCCUPANCY_COLUMN.match(k)] if rows else []
 
 
 def _mirrors(runs: list[list[dict[str, Any]]], names: list[str]) -> dict[str, list[str]]:
@@ -96,10 +99,12 @@ def _log_scale_helps(values: np.ndarray) -> bool:
     return positive.size > 1 and bool((values[np.isfinite(values)] > 0).all()) and positive.max() / positive.min() > 1e3
 
 
-def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]]) -> list[Path]:
+def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
+                    step_label: str = "step") -> list[Path]:
     """One PNG per metric: mean over seeds with a min–max band, against step and wall time.
 
-    Metrics spanning more than three decades get a log axis; more than ten solvers get
+    ``step_label`` names the step axis (a solver that updates one player per step says
+    so: :meth:`solvers.base.Solver.step_label`). Metrics spanning more than three decades get a log axis; more than ten solvers get
     colours from a larger palette so that no two lines share one."""
     first = next((r for runs in groups.values() for r in runs if r), [])
     paths = []
@@ -119,7 +124,7 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]]) ->
                 spans.append(np.concatenate([lo, hi]))
             if spans and _log_scale_helps(np.concatenate(spans)):
                 ax.set_yscale("log")
-            ax.set_xlabel("step" if x == "step" else "wall time (s)")
+            ax.set_xlabel(step_label if x == "step" else "wall time (s)")
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
