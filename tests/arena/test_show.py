@@ -19,7 +19,9 @@ def test_show_a_game(capsys):
     assert "game mog:" in text and "players: generator, discriminator" in text
     assert re.search(r"layout +'ring' \| 'grid' = 'ring'", text)
     assert "Number of modes; default 8 (ring) or 25 (grid)." in text
-    assert "vectorizable: True" in text and "zero_sum: False" in text
+    # the saturating generator loss (the default, App. A) makes the GAN zero-sum
+    assert "vectorizable: True" in text and "zero_sum: True" in text
+    assert "discriminator_input_scale" in text and "divided by 4" in text
 
 
 def test_show_a_zero_sum_game_states_the_sign_convention_and_the_seed_note(capsys):
@@ -56,4 +58,9 @@ def test_list_points_to_show(capsys):
 def test_option_rows_read_the_signature_and_the_docstring():
     rows = {name: (kind, default, meaning) for name, kind, default, meaning in option_rows(MixtureOfGaussians)}
     assert rows["batch_size"][:2] == ("int", "512")
-    assert rows["hidden"][2].startswith("Latent dimension, hidden width")  # an entry naming several options
+    assert rows["hidden"][2].startswith("Hidden width of both networks")
+    assert rows["generator_hidden"][2].startswith("Hidden width of the generator alone")  # each option its own entry
+    from games.mnist import MnistRnnCnn
+
+    mnist = {name: meaning for name, _, _, meaning in option_rows(MnistRnnCnn)}
+    assert mnist["hidden"] == mnist["disc_channels"] != ""  # an entry naming several options serves each
