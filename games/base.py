@@ -13,6 +13,7 @@ payoff=A)`` is the game whose ``payoff`` is ``xᵀAy``).
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from games.forward_reuse import ForwardReuse
 from players.base import Params, init_params
 
 __all__ = ["Game", "ZeroSumGame", "JointParams", "checked_losses", "OptimizerSpec", "complete_interaction_graph",
-           "GameCapabilities", "Verdict"]
+           "GameCapabilities", "Verdict", "doc_section"]
 
 JointParams = dict[str, Params]
 #: A per-player optimizer as plain data, e.g. ``{"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]}``.
@@ -190,6 +191,32 @@ class Game(abc.ABC):
         """Names of the metrics :meth:`evaluate` returns (used to validate cases)."""
         return ()
 
+    def metric_docs(self) -> dict[str, str]:
+        """``{metric: its definition}`` from the ``Metrics`` section of the game's class
+        docstring (the nearest class in the MRO that has one).
+
+        The section is written like numpy's ``Parameters``: a line naming one metric, or
+        several (``a, b``), or a family (``mode_share_<j>``), then its definition indented.
+        ``diffgames show`` and the glossary of ``comparison.md`` print these entries, so a
+        game's metrics are defined once, next to the code that computes them.
+        """
+        for cls in type(self).__mro__:
+            entries = doc_section(cls.__dict__.get("__doc__"), "Metrics")
+            if entries:
+                return entries
+        return {}
+
+    def metric_doc(self, name: str) -> str | None:
+        """The definition of metric ``name`` (a family entry ``mode_share_<j>`` matches
+        ``mode_share_3``), or ``None`` when the game documents none."""
+        docs = self.metric_docs()
+        if name in docs:
+            return docs[name]
+        for key, text in docs.items():
+            if "<" in key and re.fullmatch(re.sub(r"<[^>]*>", r"\\w+", re.escape(key)), name):
+                return text
+        return None
+
     def history_metrics(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """Metrics of a run's evaluations so far (``rows``, oldest first, the newest last),
         added to the newest row: what no single evaluation can tell (e.g. how many modes a
@@ -264,6 +291,42 @@ class ZeroSumGame(Game):
         v = self.value(params, batch)
         first, second = self.player_names
         return {first: v, second: -v}
+
+
+_NAMES = re.compile(r"`*[\w<>]+`*(\s*,\s*`*[\w<>]+`*)*")
+
+
+def doc_section(doc: str | None, heading: str) -> dict[str, str]:
+    """The entries of a numpy-style docstring section ``heading`` as ``{name: text}``.
+
+    An entry is a line at the section's indentation naming one or several (``a, b``)
+    names, followed by its indented text; the text's lines are joined, ````x```` becomes
+    ```x``` and ``:func:`f``` becomes ``f``. The section ends at the next heading or at an
+    unindented line that names nothing (a closing paragraph).
+    """
+    import inspect
+
+    lines = inspect.cleandoc(doc or "").splitlines() + ["", ""]
+    try:
+        start = next(i for i, line in enumerate(lines[:-1])
+                     if line.strip() == heading and re.fullmatch(r"-{3,}", lines[i + 1].strip())) + 2
+    except StopIteration:
+        return {}
+    entries: list[tuple[list[str], list[str]]] = []
+    for i in range(start, len(lines) - 1):
+        line = lines[i]
+        if line and not line.startswith(" "):
+            if re.fullmatch(r"-{3,}", lines[i + 1].strip()) or not _NAMES.fullmatch(line.strip()):
+                break  # the next section's heading, or a closing paragraph
+            entries.append(([n.strip().strip("`") for n in line.split(",") if n.strip()], []))
+        elif line.strip() and entries:
+            entries[-1][1].append(line.strip())
+    out = {}
+    for names, text in entries:
+        plain = re.sub(r":\w+:`~?([^`]*)`", r"\1", re.sub(r"``([^`]*)``", r"`\1`", " ".join(text)))
+        for name in names:
+            out[name] = plain
+    return out
 
 
 def checked_losses(

@@ -79,10 +79,16 @@ class Bilinear(ZeroSumGame):
     ``x = y = 0``.
 
     Players ``x`` (minimises ``f``) and ``y`` (maximises ``f``), each a :class:`Vector`.
-    Metrics: ``distance_to_equilibrium`` = ``sqrt(‖x‖² + ‖y‖²)`` (distance to the origin,
-    which is always an equilibrium) and ``hamiltonian`` = ``½‖ξ‖² = ½(‖Ay‖² + ‖Aᵀx‖²)``.
     Recommended optimizers: plain SGD, lr 0.1 (small enough that one step of
     extragradient/optimism contracts for ``‖A‖ ≈ 1``, large enough to see GD diverge).
+
+    Metrics
+    -------
+    distance_to_equilibrium
+        ``sqrt(‖x‖² + ‖y‖²)``, the distance to the origin (always an equilibrium).
+    hamiltonian
+        ``½‖ξ‖² = ½(‖Ay‖² + ‖Aᵀx‖²)``, half the squared norm of the simultaneous gradient; 0
+        exactly at a critical point.
     """
 
     description = "bilinear zero-sum game min_x max_y xᵀAy"
@@ -163,8 +169,16 @@ class DiracGAN(Game):
     ``softplus(ψθ) = −log σ(−ψθ)``, the −log D trick of Goodfellow et al. 2014, Sec. 3).
 
     Players ``generator`` and ``discriminator``, each a one-entry :class:`Vector` starting
-    at ``theta_init`` / ``psi_init`` (default 1, 1). Metrics: ``distance_to_equilibrium``
-    ``= sqrt(θ² + ψ²)``, ``theta``, ``psi``.
+    at ``theta_init`` / ``psi_init`` (default 1, 1).
+
+    Metrics
+    -------
+    distance_to_equilibrium
+        ``sqrt(θ² + ψ²)``, the distance to the equilibrium ``θ = ψ = 0``.
+    theta
+        The generator's parameter θ (the position of its point mass; the data sits at 0).
+    psi
+        The discriminator's parameter ψ (the slope of its linear output).
     """
 
     description = "Dirac-GAN: one-parameter generator vs linear discriminator"
@@ -243,8 +257,12 @@ class Letcher(ZeroSumGame):
     between ≈ 1.07 and 1.26 (measured over steps 1,000–6,000).
 
     Players ``x`` and ``y`` (one-entry :class:`Vector` each), starting at ``x_init``,
-    ``y_init`` (default 1, 1). Metric ``distance_to_origin`` ``= sqrt(x² + y²)``.
-    Recommended optimizers: SGD with lr 0.02 (the paper's α).
+    ``y_init`` (default 1, 1). Recommended optimizers: SGD with lr 0.02 (the paper's α).
+
+    Metrics
+    -------
+    distance_to_origin
+        ``sqrt(x² + y²)``, the distance to the origin, the only critical point.
     """
 
     description = "Letcher's zero-sum game where every gradient method cycles"
@@ -288,10 +306,16 @@ class CyclicPennies(Game):
     predecessor plays pure, which propagates round the cycle). Jordan's point: fictitious
     play and gradient dynamics cycle here instead of converging.
 
-    Metrics: ``nash_conv`` (sum of the players' best-response gains, 0 exactly at a Nash
-    equilibrium) and ``distance_to_nash`` (L2 distance of the joint probabilities to the
-    uniform profile). The default start gives every player logits ``(0.5, 0)``
-    (``P(H) ≈ 0.62``), since uniform play is already the equilibrium.
+    The default start gives every player logits ``(0.5, 0)`` (``P(H) ≈ 0.62``), since
+    uniform play is already the equilibrium.
+
+    Metrics
+    -------
+    nash_conv
+        Sum of the players' best-response gains; 0 exactly at a Nash equilibrium.
+    distance_to_nash
+        L2 distance of the joint probabilities to the uniform profile, the unique Nash
+        equilibrium.
     """
 
     description = "matching pennies on a directed n-cycle (unique Nash: uniform)"

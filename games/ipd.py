@@ -50,11 +50,16 @@ class IteratedPrisonersDilemma(Game):
     or ``p1_init`` / ``p2_init``. Recommended optimizers: SGD with lr 1 (the reference
     implementation's step), or ``1/(1 − γ) = 25`` when ``normalize`` — the same dynamics.
 
-    Metrics: ``average_reward_1``, ``average_reward_2`` — ``(1 − γ)V_i``, so mutual
-    cooperation gives −1 and mutual defection −2; ``p_cooperate_1``, ``p_cooperate_2`` —
-    each player's cooperation probability averaged over its five logits (LOLA's Fig. 3
-    plots the individual ones); ``mutual_cooperation`` — the discounted frequency
-    ``(1 − γ) p₀ᵀ(I − γP)⁻¹ e_CC`` of the outcome CC.
+    Metrics
+    -------
+    average_reward_1, average_reward_2
+        Each player's average reward per round, ``(1 − γ)V_i``: mutual cooperation gives
+        −1, mutual defection −2.
+    p_cooperate_1, p_cooperate_2
+        Each player's cooperation probability averaged over its five logits (LOLA's Fig. 3
+        plots the individual ones).
+    mutual_cooperation
+        The discounted frequency ``(1 − γ) p₀ᵀ(I − γP)⁻¹ e_CC`` of the outcome CC.
     """
 
     description = "iterated prisoner's dilemma, exact discounted value (LOLA)"

@@ -46,12 +46,6 @@ class MatrixGame(Game):
     ``A + B`` is constant the game is zero-sum up to that constant (constant-sum), has the
     equilibria of ``(A, −A)``, and its capability record says ``zero_sum``.
 
-    Metrics: ``nash_conv`` (sum of best-response gains; 0 at a Nash equilibrium; needs
-    no equilibrium), ``row_payoff``, ``col_payoff`` and ``distance_to_nash``: when the
-    game is zero-sum, the L2 distance of ``(x, y)`` to the LP equilibrium (meaningful when
-    it is unique); for a general-sum game with ``distance_to_nash=True``, the L2 distance
-    to the *nearest* of the equilibria :meth:`equilibria` finds (Nashpy's support
-    enumeration or Lemke–Howson, :func:`diffgames.metrics.nash.bimatrix_equilibria`).
     The equilibria of a general-sum game are computed lazily, when first needed, so that
     building a game stays cheap; ``distance_to_nash`` is off by default for general-sum
     games since enumerating supports grows exponentially with the number of actions.
@@ -65,6 +59,17 @@ class MatrixGame(Game):
     distance_to_nash
         General-sum games: report ``distance_to_nash`` (distance to the nearest
         equilibrium). Zero-sum games always report it (from the LP).
+
+    Metrics
+    -------
+    nash_conv
+        Sum of the two players' best-response gains (what each could win by switching
+        alone to its best pure action); 0 exactly at a Nash equilibrium.
+    row_payoff, col_payoff
+        Each player's expected payoff, ``xᵀAy`` and ``xᵀBy`` (maximised).
+    distance_to_nash
+        L2 distance of the joint mixed strategies ``(x, y)`` to the Nash equilibrium (the
+        LP's for a zero-sum game; for a general-sum game the nearest one Nashpy finds).
     """
 
     description = "two-player bimatrix game from payoff matrices"

@@ -77,8 +77,16 @@ class MnistRnnCnn(GANGame):
 
     Metrics
     -------
-    ``digits_covered``, ``class_kl``, ``confident_fraction``: see
-    :func:`diffgames.metrics.classes.class_metrics`.
+    digits_covered
+        Digit classes receiving ≥ 1% of the confidently classified samples (of 10).
+    class_kl
+        ``KL(p ‖ uniform)`` of the confident samples' class histogram, in ``[0, log 10]``;
+        not computable (NaN) when no sample is confident.
+    confident_fraction
+        Share of the ``eval_samples`` samples whose top class probability is ≥
+        ``confidence`` (default 0.9) under the game's digit classifier.
+
+    All three are computed by :func:`diffgames.metrics.classes.class_metrics`.
     """
 
     description = "LSTM generator vs CNN discriminator on MNIST (Metz et al. 2017, Fig. 2)"

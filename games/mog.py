@@ -162,10 +162,33 @@ class MixtureOfGaussians(GANGame):
 
     Metrics
     -------
-    ``hq_fraction``, ``modes_covered``, ``modes_covered_1pct``, ``reverse_kl``,
-    ``top_mode``, ``top_mode_share`` and each mode's ``mode_share_<j>``: see
-    :func:`mode_metrics`; ``modes_visited``, ``peak_modes_covered_1pct`` and
-    ``top_mode_changes`` over the evaluations so far: see :meth:`history_metrics`.
+    hq_fraction
+        Share of the ``eval_samples`` generator samples that are high quality: within
+        3 standard deviations of their nearest mode (VEEGAN, PacGAN).
+    modes_covered
+        Modes nearest to at least one high-quality sample (VEEGAN's "modes captured").
+    modes_covered_1pct
+        Modes whose high-quality samples make up ≥ 1% of all samples: stricter, a stray
+        sample does not count.
+    reverse_kl
+        ``KL(p ‖ uniform)`` of the high-quality samples' histogram over their nearest
+        modes (PacGAN's reverse KL), in ``[0, log m]``; ``log m`` when no sample is high
+        quality.
+    top_mode
+        Index of the mode holding the most high-quality samples (−1 when none).
+    top_mode_share
+        That mode's high-quality samples as a share of all samples.
+    mode_share_<j>
+        Mode ``j``'s high-quality samples as a share of all samples (its occupancy).
+    modes_visited
+        Modes that held ≥ 1% of the samples at one evaluation at least, so far in the run.
+    peak_modes_covered_1pct
+        The most modes covered (1% count) at any evaluation so far.
+    top_mode_changes
+        How often the top mode changed between consecutive evaluations so far.
+
+    The per-evaluation metrics are computed by :func:`mode_metrics`, the last three by
+    :meth:`history_metrics` from the evaluations so far.
     """
 
     description = "GAN on a 2-D mixture of Gaussians, ring or grid (Metz et al. 2017, Fig. 1, App. A)"

@@ -111,9 +111,13 @@ class StackedMnist(GANGame):
 
     Metrics
     -------
-    ``modes_covered`` (distinct digit triples among ``eval_samples`` images, of 1,000) and
-    ``kl_to_uniform`` (``log 1000 − H(p)`` of the triple histogram): see
-    :mod:`diffgames.metrics.stacked`.
+    modes_covered
+        Distinct digit triples among the ``eval_samples`` generated images (of 1,000).
+    kl_to_uniform
+        ``log 1000 − H(p)``, the KL divergence of the triples' histogram ``p`` from the
+        uniform one.
+
+    Both are computed by :mod:`diffgames.metrics.stacked`.
     """
 
     description = "DCGAN on stacked MNIST, 1,000 modes (Metz et al. 2017, Table 3)"

@@ -43,9 +43,18 @@ class Tandem(Game):
     LOLA's fixed points lie at ``s = (1 − 2α)/(1 − 4α) > 1`` instead
     (:func:`lola_fixed_line`), where both players are worse off in total.
 
-    Metrics: ``distance_to_fixed_line`` ``= |x + y − 1|/√2``, ``total_loss`` ``= L₁ + L₂``
-    (0 on the fixed line) and ``sum_xy`` ``= x + y``. Start: ``N(0, init_scale²)`` per
-    player from the seed, or ``x_init``/``y_init``. Recommended optimizers: SGD, lr 0.1.
+    Start: ``N(0, init_scale²)`` per player from the seed, or ``x_init``/``y_init``.
+    Recommended optimizers: SGD, lr 0.1.
+
+    Metrics
+    -------
+    distance_to_fixed_line
+        ``|x + y − 1|/√2``, the distance to the line of fixed points (every one a Nash
+        equilibrium).
+    total_loss
+        ``L₁ + L₂``; 0 on the fixed line, higher at LOLA's fixed points.
+    sum_xy
+        ``x + y`` (1 on the fixed line).
     """
 
     description = "tandem game L₁ = (x+y)² − 2x, L₂ = (x+y)² − 2y (Letcher et al. 2019)"

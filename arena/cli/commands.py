@@ -250,15 +250,28 @@ def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: 
     results = compare(case, out, labels=labels, seeds=seeds, jobs=jobs, quiet=quiet, overrides=overrides,
                       metric_names=metrics, vectorize=vectorize, threads=threads, overwrite=overwrite,
                       **(executor or {}))
-    table = aggregate(results, out, metrics)
+    table = aggregate(results, out, metrics, case=case)
     figures = _plot_comparison_dir(out, case, results)
-    ok, claims = verify(case, results)
-    print("\n" + table)
-    if case.claims:
-        print("claims:\n" + claims)
-    print(f"table: {out}/comparison.md (and .csv); figures: {', '.join(str(p) for p in figures[:3])}"
+    print("\n" + _without_glossary(table))
+    print(f"table: {out}/comparison.md (and .csv, and the metrics' definitions); "
+          f"figures: {', '.join(str(p) for p in figures[:3])}"
           + (f" and {len(figures) - 3} more" if len(figures) > 3 else ""))
     return 0
+
+
+def _without_glossary(markdown: str) -> str:
+    """``comparison.md`` as the terminal shows it: all but the closing glossary."""
+    return markdown.split("\n## What the columns mean", 1)[0].rstrip("\n") + "\n"
+
+
+def _case_of(cfg: RunConfig) -> Case | None:
+    """The case a run was made from, when it still loads (for the header of its table)."""
+    if not cfg.case:
+        return None
+    try:
+        return load_case(find_case(cfg.case))
+    except DiffgamesError:
+        return None
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -409,7 +422,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         if args.step not in evaluated:
             raise ConfigError(f"no run in {target} was evaluated at step {args.step}; "
                               f"evaluations are at steps {_summarise_steps(evaluated)}")
-    print(aggregate(results, target, metrics, step=args.step))
+    print(_without_glossary(aggregate(results, target, metrics, step=args.step, case=_case_of(cfg))))
     return 0
 
 

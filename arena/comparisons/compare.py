@@ -33,7 +33,7 @@ from arena.runs.loop import Interrupted, read_metrics, read_summary, train_or_co
 from arena.runs.directory import action_for
 from arena.comparisons.sweep import setting_sort_key
 from arena.text import number
-from diffgames.errors import ConfigError, DivergenceError
+from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
 
 __all__ = ["compare", "aggregate", "verify", "RunResult", "mean_ci", "load_runs", "seeds_change_nothing", "seeds_note",
            "success_shares", "run_name", "run_label"]
@@ -370,14 +370,21 @@ def _final_value(rows: list[dict[str, Any]], metric: str, step: str | int = "fin
 
 
 def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | None = None,
-              step: int | None = None) -> str:
+              step: int | None = None, case: Case | None = None) -> str:
     """Write ``comparison.md`` and ``comparison.csv`` under ``out``; return the markdown.
 
     One row per solver, or per (setting, solver) for a sweep (a ``setting`` column first).
     With ``step``, the table holds each metric at that evaluated step instead of the final
     one, from every run that reached it (finished or not), written to
     ``comparison-step<step>.md/.csv``. Failed runs (an error, not a divergence) get a
-    ``failed`` column and their errors are listed under the table."""
+    ``failed`` column and their errors are listed under the table. A cell of one run
+    shows its value alone (n = 1: no spread, no interval).
+
+    The markdown stands alone (:mod:`arena.comparisons.describe`): a header saying what
+    was compared (with ``case``: its paper, and every value the command line changed), the
+    provenance, the table, the case's claims checked (final tables), and a glossary of the
+    columns with each metric's definition from the game's docstring. The CSV holds the
+    numbers only."""
     groups = list(dict.fromkeys((r.setting, r.label) for r in results))
     swept = any(setting is not None for setting, _ in groups)
     failed_runs = [r for r in results if r.status == "failed"]
@@ -408,7 +415,12 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
             finite = [v for v in values if v is not None and math.isfinite(v)]
             std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
             missing = len(values) - len(finite)  # NaN: the metric's "not computable" (e.g. class_kl, no sample)
-            cell = "–" if math.isnan(mean) else f"{number(mean)} ± {number(std, '.2g')} [{number(lo)}, {number(hi)}]"
+            if math.isnan(mean):
+                cell = "–"
+            elif len(finite) == 1:  # one run: its value; a spread or interval would carry no information
+                cell = number(mean)
+            else:
+                cell = f"{number(mean)} ± {number(std, '.2g')} [{number(lo)}, {number(hi)}]"
             if missing and values:
                 cell = "not computable" if not finite else cell + f" ({missing}/{len(values)} not computable)"
             cells.append(cell)
@@ -417,9 +429,16 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         records.append(record)
     where = "Final metrics" if step is None else f"Metrics at step {step} (runs that reached it; 'runs' counts them)"
     errors = "".join(f"- failed: {run_label(r)}: {r.summary.get('error') or 'no error recorded'}\n" for r in failed_runs)
-    text = (f"{where}: mean ± sample std over seeds [95% bootstrap CI of the mean]; diverged "
-            + ("and failed " if failed_runs else "") + "runs are counted, not averaged.\n\n" + "\n".join(md) + "\n"
-            + ("\n" + errors if errors else "") + made_with(results))
+    counted = "; diverged " + ("and failed " if failed_runs else "") + "runs are counted, not averaged."
+    sizes = {len(runs_of) for runs_of in ([r for r in results if (r.setting, r.label) == g] for g in groups)}
+    if sizes == {1}:
+        how = f"{where} of one seed per {'setting and ' if swept else ''}solver (n = 1): each cell is that run's value"
+    else:
+        how = (f"{where}: mean ± sample std over seeds [95% bootstrap CI of the mean]"
+               + ("; a cell of one run shows its value alone (n = 1)" if 1 in sizes else ""))
+    text = (_describe(results, case) + f"## {where.split(' (')[0]}\n\n" + how + counted + "\n\n" + "\n".join(md)
+            + "\n" + ("\n" + errors if errors else "") + _claims_section(case, results, step)
+            + _glossary(results, metric_names, header))
     out.mkdir(parents=True, exist_ok=True)
     stem = "comparison" if step is None else f"comparison-step{step}"
     (out / f"{stem}.md").write_text(text)
@@ -428,6 +447,40 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         writer.writeheader()
         writer.writerows(records)
     return text
+
+
+def _describe(results: list[RunResult], case: Case | None) -> str:
+    """The header of ``comparison.md`` and its provenance line (nothing without runs)."""
+    from arena.comparisons.describe import comparison_header
+
+    if not results:
+        return ""
+    made = made_with(results)
+    try:
+        head = comparison_header(results, case)
+    except DiffgamesError:  # runs without a readable config.toml: the table alone
+        head = ""
+    return head + (made.lstrip("\n") + "\n" if made else "")
+
+
+def _claims_section(case: Case | None, results: list[RunResult], step: int | None) -> str:
+    if case is None or step is not None or not case.claims:
+        return ""
+    ok, table = verify(case, results)
+    return ("\n## Claims of the case\n\n" + table + "\n" + ("All claims hold." if ok else "Not every claim holds.")
+            + "\n")
+
+
+def _glossary(results: list[RunResult], metric_names: list[str], header: list[str]) -> str:
+    import games
+    from arena.comparisons.describe import glossary, run_configs
+
+    try:
+        cfg = run_configs(results[:1])[0]
+        game = games.make(cfg.game, **cfg.game_options)
+    except (DiffgamesError, IndexError):  # no run, or none with a readable config: the columns only
+        game = None
+    return "\n" + glossary(game, metric_names, header)
 
 
 def run_label(result: RunResult) -> str:

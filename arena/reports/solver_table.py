@@ -7,22 +7,28 @@ with ``metrics.jsonl`` and ``summary.json``) into the markdown tables of
     python -m arena.reports.solver_table runs/solvers-bilinear runs/solvers-rps --figures docs/results/figures
 
 Each game states how its runs are judged in its capability record
-(:class:`games.base.Verdict`, ``capabilities.verdict``). For a ``distance`` verdict, with
-``d`` the game's verdict metric, ``d₀`` its value at step 0, ``d_T`` the last evaluation and
-*late* the mean of ``d`` over the last quarter of the evaluations:
+(:class:`games.base.Verdict`, ``capabilities.verdict``). The verdict words and their one
+meaning each are :data:`arena.comparisons.describe.VERDICT_WORDS`; every table prints the
+definitions of the words it uses. For a ``distance`` verdict, with ``d`` the game's verdict
+metric, ``d₀`` its value at step 0, ``d_T`` the last evaluation, *late* the mean of ``d``
+over the last quarter of the evaluations, and ``q₁ … q₄`` the means of ``d`` over the four
+quarters of the evaluations (at least four evaluations; fewer give no trend):
 
-* **diverged** — the run stopped on a non-finite loss or parameter, or late ≥
-  :data:`GROWTH` × ``d₀`` (it moved away from the equilibrium and stayed away);
+* **diverged** — the run stopped on a non-finite loss or parameter (status ``diverged``:
+  what the ``diverged`` column of ``comparison.md`` counts);
 * **converged** — otherwise, ``d_T ≤ tol``;
-* **cycled** — otherwise: finite, not converged, and not moved away (this includes runs
-  still converging too slowly to reach ``tol`` by the last step; the late/start column
-  tells them apart).
+* **moving away** — otherwise, late ≥ :data:`GROWTH` × ``d₀``, or ``q₁ < q₂ < q₃ < q₄``
+  with ``q₄ ≥ q₃ / STEADY``;
+* **converging** — otherwise, ``q₁ > q₂ > q₃ > q₄`` with ``q₄ ≤ STEADY · q₃`` (still
+  falling at the end; :data:`STEADY` = 0.9);
+* **cycling** — otherwise: finite, bounded, no trend.
 
 A ``settled`` verdict is for games with no equilibrium to measure a distance to (the
-iterated prisoner's dilemma: the players' mean average reward ``r``): **converged** when
-the value varies by at most the verdict's ``tol`` over the last quarter of the evaluations,
-**diverged** on a non-finite value, **cycled** otherwise; its *outcome* names the range of
-the final value (for the IPD: cooperation ``r ≥ −1.1``, defection ``r ≤ −1.9``, or mixed).
+iterated prisoner's dilemma: the players' mean average reward ``r``): **settled** when the
+value varies by at most the verdict's ``tol`` over the last quarter of the evaluations,
+**diverged** as above, **unsettled** otherwise; its *outcome* names the range of the final
+value (for the IPD: cooperation ``r ≥ −1.1``, defection ``r ≤ −1.9``, or mixed). A run
+that finished with a missing or non-finite verdict metric gets **no value**.
 """
 from __future__ import annotations
 
@@ -36,15 +42,19 @@ from typing import Any
 
 import games
 from arena.comparisons.compare import RunResult, load_runs, made_with
+from arena.comparisons.describe import VERDICT_WORDS
 from arena.runs.config import RunConfig
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.machine import machine_description
 from games.base import Verdict
 
-__all__ = ["GROWTH", "verdict_of", "run_verdict", "settled_verdict", "solver_table", "plot_metric", "main"]
+__all__ = ["GROWTH", "STEADY", "verdict_of", "trend", "run_verdict", "settled_verdict", "solver_table", "plot_metric", "main"]
 
-#: late mean / start at or above this: the run moved away from the equilibrium (diverged)
+#: late mean / start at or above this: the run is moving away from the equilibrium
 GROWTH = 2.0
+#: a trend counts while the last quarter's mean is at most this times the third's (falling),
+#: or at least the third's divided by it (rising)
+STEADY = 0.9
 
 
 def verdict_of(config: RunConfig) -> Verdict:
@@ -64,6 +74,21 @@ def _late(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows[-max(1, len(rows) // 4):]
 
 
+def trend(values: list[float]) -> str | None:
+    """``"falling"`` or ``"rising"`` when the means of the four quarters of ``values`` fall
+    (rise) one after the other and the last still by the factor :data:`STEADY`; ``None``
+    otherwise, and for fewer than four values."""
+    if len(values) < 4:
+        return None
+    n = len(values)
+    q = [statistics.fmean(values[k * n // 4:(k + 1) * n // 4]) for k in range(4)]
+    if q[0] > q[1] > q[2] > q[3] and q[3] <= STEADY * q[2]:
+        return "falling"
+    if q[0] < q[1] < q[2] < q[3] and q[3] * STEADY >= q[2]:
+        return "rising"
+    return None
+
+
 def run_verdict(result: RunResult, crit: Verdict) -> dict[str, Any]:
     """Verdict of one run of a ``distance`` verdict (see the module docstring) with the
     numbers behind it."""
@@ -71,18 +96,24 @@ def run_verdict(result: RunResult, crit: Verdict) -> dict[str, Any]:
     values = [crit.value(r) for r in rows]
     out: dict[str, Any] = {"final": values[-1] if values else math.nan, "ratio": math.nan, "first": None}
     out["first"] = next((r["step"] for r, v in zip(rows, values) if _finite(v) and v <= crit.tol), None)
-    if result.status == "diverged" or not values or not all(_finite(v) for v in values):
+    if result.status == "diverged":
         out.update(verdict="diverged", final=math.nan, stopped=result.summary.get("diverged_step"))
+        return out
+    if not values or not all(_finite(v) for v in values):
+        out.update(verdict="no value", final=math.nan)
         return out
     late = statistics.fmean(crit.value(r) for r in _late(rows))
     start = values[0]
     out["ratio"] = late / start if start > 0 else (math.inf if late > 0 else 1.0)
-    if out["ratio"] >= GROWTH:
-        out["verdict"] = "diverged"
-    elif values[-1] <= crit.tol:
+    direction = trend(values)
+    if values[-1] <= crit.tol:
         out["verdict"] = "converged"
+    elif out["ratio"] >= GROWTH or direction == "rising":
+        out["verdict"] = "moving away"
+    elif direction == "falling":
+        out["verdict"] = "converging"
     else:
-        out["verdict"] = "cycled"
+        out["verdict"] = "cycling"
     return out
 
 
@@ -100,10 +131,10 @@ def settled_verdict(result: RunResult, crit: Verdict) -> dict[str, Any]:
     goal = -math.inf if crit.goal is None else crit.goal
     first = next((r["step"] for r, v in zip(rows, values) if _finite(v) and v >= goal), None)
     if result.status == "diverged" or not values or not all(_finite(v) for v in values):
-        return {"verdict": "diverged", "outcome": "–", "final": math.nan, "first": first,
-                **{m: math.nan for m in crit.also}}
+        return {"verdict": "diverged" if result.status == "diverged" else "no value", "outcome": "–",
+                "final": math.nan, "first": first, **{m: math.nan for m in crit.also}}
     late = [crit.value(r) for r in _late(rows)]
-    return {"verdict": "converged" if max(late) - min(late) <= crit.tol else "cycled",
+    return {"verdict": "settled" if max(late) - min(late) <= crit.tol else "unsettled",
             "outcome": _outcome(crit, values[-1]), "final": values[-1], "first": first,
             **{m: rows[-1].get(m, math.nan) for m in crit.also}}
 
@@ -169,7 +200,16 @@ def solver_table(directory: str | Path) -> str:
     table = _settled_table if crit.kind == "settled" else _distance_table
     rule, lines = table(results, _labels(results, cfg.case), crit)
     # each table names the code, versions and thread count its runs were made with
-    return "\n".join(head[:-1] + [head[-1] + rule, ""] + lines) + "\n" + made_with(results)
+    return "\n".join(head[:-1] + [head[-1] + rule, ""] + lines) + "\n" + _words_used(lines) + made_with(results)
+
+
+def _words_used(lines: list[str]) -> str:
+    """The definitions of the verdict words in the table's verdict column."""
+    import re
+
+    cells = " ".join(line.split("|")[2] for line in lines[2:] if line.count("|") > 2)
+    used = [w for w in VERDICT_WORDS if re.search(rf"(?<![\w-]){w}(?![\w-])", cells)]
+    return "\n" + "".join(f"- **{w}**: {VERDICT_WORDS[w]}\n" for w in used) if used else ""
 
 
 def _metric_text(crit: Verdict) -> str:

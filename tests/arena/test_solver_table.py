@@ -23,14 +23,44 @@ def _run(values, status="done", metric="distance_to_equilibrium"):
 def test_verdict_rule():
     assert run_verdict(_run([1.0, 0.5, 1e-2, 1e-4]), CRIT)["verdict"] == "converged"
     assert run_verdict(_run([1.0, 0.5, 1e-2, 1e-4]), CRIT)["first"] == 30
-    assert run_verdict(_run([1.0, 1.2, 0.8, 1.1, 0.9]), CRIT)["verdict"] == "cycled"
-    assert run_verdict(_run([1.0, 1.5, 2.5, 3.0]), CRIT)["verdict"] == "diverged"  # late mean 3 ≥ 2 × 1
-    assert run_verdict(_run([1.0, 1.5, 1.9, 1.99]), CRIT)["verdict"] == "cycled"  # below the 2× growth
+    assert run_verdict(_run([1.0, 1.2, 0.8, 1.1, 0.9]), CRIT)["verdict"] == "cycling"
+    assert run_verdict(_run([1.0, 1.5, 2.5, 3.0]), CRIT)["verdict"] == "moving away"  # late mean 3 ≥ 2 × 1
+    assert run_verdict(_run([1.0, 1.5, 1.9, 1.99]), CRIT)["verdict"] == "cycling"  # below 2×, levelling off
     bad = run_verdict(_run([1.0, 2.0], status="diverged"), CRIT)
     assert bad["verdict"] == "diverged" and math.isnan(bad["final"]) and bad["stopped"] == 7
-    assert run_verdict(_run([1.0, float("nan")]), CRIT)["verdict"] == "diverged"
-    # slow convergence above tol is not "converged"
-    assert run_verdict(_run([1.0, 0.1, 0.01, 0.002]), CRIT)["verdict"] == "cycled"
+    # "diverged" is only the run loop's stop on a non-finite value; a NaN metric is not that
+    assert run_verdict(_run([1.0, float("nan")]), CRIT)["verdict"] == "no value"
+    # falling steadily but not yet within tol: converging, not converged, not cycling
+    assert run_verdict(_run([1.0, 0.1, 0.01, 0.002]), CRIT)["verdict"] == "converging"
+
+
+def _orbit(radius, periods=7.3, n=61):
+    """A distance that oscillates (an orbit sampled every evaluation) around ``radius(t)``."""
+    return [radius(t / (n - 1)) * (1 + 0.35 * math.sin(2 * math.pi * periods * t / (n - 1))) for t in range(n)]
+
+
+def test_verdicts_on_constructed_histories():
+    # the quickstart's optimistic GD: nash_conv oscillates while its level decays (0.67 → 0.08)
+    assert run_verdict(_run(_orbit(lambda s: 0.67 * math.exp(-2.1 * s))), CRIT)["verdict"] == "converging"
+    # a bounded orbit with no trend
+    assert run_verdict(_run(_orbit(lambda s: 0.6)), CRIT)["verdict"] == "cycling"
+    # a slowly growing spiral (simultaneous GD, 600 steps): below 2× its start, rising in every quarter
+    assert run_verdict(_run(_orbit(lambda s: 0.6 * (1 + 0.8 * s))), CRIT)["verdict"] == "moving away"
+    # approaching a limit cycle: falls at first, then levels off: cycling, not converging
+    assert run_verdict(_run(_orbit(lambda s: 1.1 + 0.5 * math.exp(-12 * s))), CRIT)["verdict"] == "cycling"
+    # moved away and stayed away (no rise at the end): still "moving away", never "diverged"
+    far = run_verdict(_run([1.0, 3.0, 3.1, 2.9, 3.0, 3.05, 2.95, 3.0]), CRIT)
+    assert far["verdict"] == "moving away" and math.isfinite(far["final"])
+
+
+def test_report_defines_the_words_it_uses(tmp_path):
+    from arena.comparisons.describe import VERDICT_WORDS
+    from arena.reports.solver_table import _words_used
+
+    lines = ["| solver | verdict |", "|---|---|", "| a | **converging** |", "| b | settled 1/2, unsettled 1/2 |"]
+    text = _words_used(lines)
+    assert f"- **converging**: {VERDICT_WORDS['converging']}" in text
+    assert "**settled**" in text and "**unsettled**" in text and "**cycling**" not in text
 
 
 def test_ipd_verdict():
@@ -41,9 +71,9 @@ def test_ipd_verdict():
                                IteratedPrisonersDilemma.capabilities.verdict)
 
     v = ipd([-1.5, -1.2, -1.0, -1.0, -1.0, -1.0])
-    assert v["verdict"] == "converged" and v["outcome"] == "cooperation" and v["first"] == 2
+    assert v["verdict"] == "settled" and v["outcome"] == "cooperation" and v["first"] == 2
     v = ipd([-1.5, -1.9, -1.95, -2.0, -1.5, -2.0, -1.5, -2.0])
-    assert v["verdict"] == "cycled" and v["outcome"] == "defection" and v["first"] is None
+    assert v["verdict"] == "unsettled" and v["outcome"] == "defection" and v["first"] is None
     assert v["mutual_cooperation"] == 0.9
     assert ipd([-1.5, -1.5, -1.5, -1.5])["outcome"] == "mixed"
 

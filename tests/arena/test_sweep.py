@@ -160,7 +160,7 @@ def test_cli_compare_table_show_and_heat_map(tmp_path, capsys):
     with open(out / "comparison.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 8 and rows[0]["setting"] and {r["solver"] for r in rows} == {"alternating", "unrolled"}
-    assert (out / "comparison.md").read_text().splitlines()[2].startswith("| setting | solver |")
+    assert "| setting | solver | runs |" in (out / "comparison.md").read_text()
     assert (out / "plots" / "sweep-nash_conv-lt0.7.png").stat().st_size > 1000
     capsys.readouterr()
 
