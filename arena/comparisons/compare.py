@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from arena.comparisons.cases import Case, Claim
-from arena.runs.config import RunConfig, natural_key
+from arena.runs.config import RunConfig, natural_key, resolve_device
 from arena.runs.recorder import BOOKKEEPING_COLUMNS
 from arena.runs.loop import Interrupted, read_metrics, read_summary, train_or_continue
 from arena.runs.directory import action_for
@@ -173,6 +173,9 @@ def compare(
         raise ConfigError(f"executor must be 'local' or 'ray', got {executor!r}")
     if executor == "ray" and vectorize:
         raise ConfigError("--vectorize batches seeds in one process; it does not combine with --executor ray")
+    if executor == "local":  # once, before any run starts or any folder is written (Ray's workers check their own)
+        for device in sorted({c.device for c in configs}):
+            resolve_device(device)
     todo = _not_finished(configs, quiet, overwrite)
     jobs, threads = _processes_and_threads(jobs, threads, len(todo))
     report = Progress(len(todo), metric_names or [], quiet)

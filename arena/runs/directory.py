@@ -31,15 +31,32 @@ RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "metrics.png", "sam
 RUN_FOLDERS = ("checkpoints", "snapshots", "tensorboard", "plots")
 
 
+_UNSET = object()
+
+
 def _shown(value: Any) -> str:
+    if value is _UNSET:
+        return "(not set)"
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _leaves(value: Any, prefix: str) -> dict[str, Any]:
+    """``{"a.b.c": leaf}`` of nested dicts (a dict is never a leaf: an empty one has none)."""
+    if isinstance(value, dict):
+        return {path: leaf for k, v in value.items() for path, leaf in _leaves(v, f"{prefix}.{k}").items()}
+    return {prefix: value}
 
 
 def difference(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """``key: old → new`` for every field where the two configurations differ."""
-    keys = sorted(set(saved) | set(wanted))
-    return [f"{k}: {_shown(saved.get(k))} → {_shown(wanted.get(k))}" for k in keys if saved.get(k) != wanted.get(k)]
+    """``key: old → new`` for every leaf where the two configurations differ, nested
+    tables key by key (``optimizers.row.lr: 0.2 → 0.1``); a key one side lacks shows as
+    ``(not set)`` (the default)."""
+    old = {p: v for k, v in saved.items() for p, v in _leaves(v, k).items()}
+    new = {p: v for k, v in wanted.items() for p, v in _leaves(v, k).items()}
+    keys = sorted(set(old) | set(new))
+    return [f"{k}: {_shown(old.get(k, _UNSET))} → {_shown(new.get(k, _UNSET))}"
+            for k in keys if old.get(k, _UNSET) != new.get(k, _UNSET)]
 
 
 def action_for(config: RunConfig, *, overwrite: bool = False) -> Action:
