@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import games
@@ -114,15 +115,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         steps=1000 if args.steps is None else args.steps,
         eval_every=100 if args.eval_every is None else args.eval_every,
         checkpoint_every=0 if args.checkpoint_every is None else args.checkpoint_every, seed=seed, device=args.device or "cpu",
-        dtype=args.dtype or "float32", out=args.out or f"runs/{args.game}-{args.solver}/seed{seed}",
+        dtype=args.dtype or "float32", out=args.out or f"runs/{_folder_name(args.game, args.solver)}/seed{seed}",
         tensorboard=args.tensorboard, compile=args.compile,
     )
     if len(seeds) == 1:
         _finish_run(config, _train_one(config, args.quiet, args.overwrite))
         return 0
-    root = Path(args.out or f"runs/{args.game}-{args.solver}")
+    root = Path(args.out or f"runs/{_folder_name(args.game, args.solver)}")
     configs = [RunConfig(**{**config.to_dict(), "seed": s, "out": str(root / f"seed{s}")}) for s in seeds]
     return _run_seeds(configs, root, args.vectorize, args.quiet, args.overwrite, _executor_options(args))
+
+
+def _folder_name(game: str, solver: str) -> str:
+    """``<game>-<solver>`` for the default run folder; a game or solver named by its place
+    (``/abs/my_games.py:Saddle``, ``package.module:Saddle``) contributes its class name."""
+    return "-".join(name.rpartition(":")[2] for name in (game, solver))
 
 
 def _run_case(args: argparse.Namespace) -> int:
@@ -256,6 +263,11 @@ def _compare_and_report(case: Case, out: Path, labels, seeds, jobs: int, quiet: 
     print(f"table: {out}/comparison.md (and .csv, and the metrics' definitions); "
           f"figures: {', '.join(str(p) for p in figures[:3])}"
           + (f" and {len(figures) - 3} more" if len(figures) > 3 else ""))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:  # the comparison is written, but it is not what was asked: say so in the exit code
+        print(f"diffgames: {len(failed)} of {len(results)} runs failed (their errors are listed under the table)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -19,7 +19,8 @@ EXAMPLES = {
   diffgames run --game mog --solver unrolled --solver-opt unroll_steps=5 --steps 2000 --out runs/mog-k5
   diffgames run cases/metz2016-mog-ring.toml --solver unrolled-k5 --seed 0
   diffgames run quickstart                       # every solver x seed of a bundled case
-  diffgames run --game mog --solver unrolled --seeds 0-15 --vectorize --steps 500 --out runs/mog16""",
+  diffgames run --game mog --solver unrolled --seeds 0-15 --vectorize --steps 500 --out runs/mog16
+  diffgames run --game my_games.py:Saddle --solver optimistic --steps 500   # a game class in a file (→ runs/Saddle-optimistic/seed0)""",
     "compare": """examples:
   diffgames compare quickstart
   diffgames compare cases/metz2016-mog-ring.toml --solvers unrolled-k0,unrolled-k5 --seeds 0-2 --jobs 2
@@ -46,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="a game's, solver's or case's options, capabilities and claims",
                           epilog="examples:\n  diffgames show mog\n  diffgames show unrolled\n  diffgames show quickstart",
                           formatter_class=_FORMAT)
-    show.add_argument("name", help="a game, solver or case name (or a case file)")
+    show.add_argument("name", help="a game, solver or case name, a case file, a run directory, or a game or "
+                      "solver defined in a file (my_games.py:Chicken)")
     _add_run(sub)
     _add_resume_and_compare(sub)
     _add_reporting(sub)
@@ -58,8 +60,10 @@ def _parser() -> argparse.ArgumentParser:
 def _add_run(sub) -> None:
     run = sub.add_parser("run", help="run one solver on one game (or a case)", epilog=EXAMPLES["run"], formatter_class=_FORMAT)
     run.add_argument("case", nargs="?", help="a case file or bundled case name (instead of --game/--solver)")
-    run.add_argument("--game", help="registered game name (see `diffgames list`)")
-    run.add_argument("--solver", help="solver name, or with a case: the solver label to run (default: all)")
+    run.add_argument("--game", help="registered game name (see `diffgames list`), or one defined in a file or "
+                     "module: my_games.py:Saddle, my_package.games:Saddle")
+    run.add_argument("--solver", help="solver name (or file.py:Class, module:Class), or with a case: the solver "
+                     "label to run (default: all)")
     run.add_argument("--game-opt", action="append", metavar="K=V", help="game option (repeatable)")
     run.add_argument("--solver-opt", action="append", metavar="K=V", help="solver option (repeatable)")
     run.add_argument("--optimizer", choices=["sgd", "adam"], help="base optimizer for every player (default: the game's)")
@@ -74,7 +78,8 @@ def _add_run(sub) -> None:
     run.add_argument("--vectorize", action="store_true", help="run the seeds as one batched (vmapped) computation")
     _add_executor(run)
     run.add_argument("--compile", action="store_true", help="torch.compile the solver's step (compile time is reported)")
-    run.add_argument("--out", help="output directory (default runs/...)")
+    run.add_argument("--out", help="output directory (default runs/<game>-<solver>/seed<S>, a game or solver "
+                     "from a file by its class name; with a case runs/<case>/<label>/seed<S>)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a run of another configuration in --out (otherwise refused; the same "
                           "configuration is kept when finished and continued when interrupted)")

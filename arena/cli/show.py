@@ -19,7 +19,7 @@ import games
 import solvers
 from arena.comparisons.cases import bundled_cases, find_case, load_case
 from diffgames.errors import ConfigError, DiffgamesError
-from diffgames.registry import describe_annotation, suggest
+from diffgames.registry import absolute_location, describe_annotation, suggest
 
 __all__ = ["cmd_show", "option_rows", "show_game", "show_solver", "show_case"]
 
@@ -98,16 +98,35 @@ def _record_text(record: Any) -> list[str]:
     return out
 
 
+def _summary_line(factory: Callable[..., Any], described: dict[str, str], name: str) -> str:
+    """A registered name's one-line description, or a located class's first docstring line."""
+    if name in described:
+        return described[name]
+    doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
+def _metrics_text(game: Any) -> list[str]:
+    """Each metric the game logs, with its definition from the game's docstring."""
+    names = list(game.metric_names())
+    if not names:
+        return ["metrics: none"]
+    out = ["metrics (defined in the game's docstring; the glossary of comparison.md shows the same):"]
+    for metric in names:
+        out.append(f"  {metric}: {game.metric_doc(metric) or '(no Metrics entry in the docstring)'}")
+    return out
+
+
 def show_game(name: str) -> str:
     factory = games.factory(name)
-    lines = [f"game {name}: {games.describe()[name]}", *_options_text(factory)]
+    lines = [f"game {name}: {_summary_line(factory, games.describe(), name)}", *_options_text(factory)]
     try:
         game = games.make(name)
     except DiffgamesError as exc:
         lines.append(f"capabilities: depend on the options ({exc})")
         return "\n".join(lines)
     record = game.capabilities
-    lines += [f"players: {', '.join(game.player_names)}", *_record_text(record)]
+    lines += [f"players: {', '.join(game.player_names)}", *_record_text(record), *_metrics_text(game)]
     if record.zero_sum:
         lines.append(ZERO_SUM_CONVENTION)
     from arena.comparisons.compare import seeds_change_nothing
@@ -120,7 +139,7 @@ def show_game(name: str) -> str:
 
 def show_solver(name: str) -> str:
     factory = solvers.factory(name)
-    lines = [f"solver {name}: {solvers.describe()[name]}", *_options_text(factory)]
+    lines = [f"solver {name}: {_summary_line(factory, solvers.describe(), name)}", *_options_text(factory)]
     return "\n".join(lines + _record_text(solvers.make(name).capabilities))
 
 
@@ -157,6 +176,24 @@ def _sweep_lines(case: Any) -> list[str]:
     return lines
 
 
+def _show_located(name: str) -> str:
+    """A game or solver named by where it is defined (``my_games.py:Chicken``)."""
+    errors = []
+    for registry, show in ((games, show_game), (solvers, show_solver)):
+        try:
+            factory = registry.factory(name)
+        except DiffgamesError as exc:
+            errors.append(str(exc))
+            continue
+        if factory is not None:
+            return show(name)
+    game_error = errors[0]
+    if "not a subclass" in game_error and len(errors) > 1:
+        raise ConfigError(errors[1] if "not a subclass" not in errors[1] else
+                          f"{name}: neither a game (a games.Game subclass) nor a solver (a solvers.Solver subclass)")
+    raise ConfigError(game_error)
+
+
 def show_run(run_dir: Path) -> str:
     """A run directory: what ran, how far it got, and what decided its numbers."""
     from arena.runs.config import RunConfig
@@ -165,7 +202,14 @@ def show_run(run_dir: Path) -> str:
 
     config, summary = RunConfig.load(run_dir / "config.toml"), read_summary(run_dir)
     lines = [f"run {run_dir}: {config.game} × {config.solver} ({config.label}), seed {config.seed}",
-             f"status: {summary.get('status', 'unknown')} at step {summary.get('final_step', '–')} of {config.steps}"]
+             f"status: {summary.get('status', 'unknown')} at step {summary.get('final_step', '–')} of {config.steps}",
+             *_run_setup(config)]
+    final = {k: v for k, v in summary.get("final_metrics", {}).items() if k not in ("step", "wall_time", "train_time")}
+    if final:
+        from arena.text import number
+
+        lines.append(f"final metrics (step {summary.get('final_step', '–')}): "
+                     + ", ".join(f"{k} = {number(v)}" for k, v in final.items()))
     if "provenance" in summary:
         lines.append("made with: " + provenance_line(summary["provenance"]))
     else:
@@ -175,6 +219,24 @@ def show_run(run_dir: Path) -> str:
         lines.append(f"continued from step {c['from_step']} under other settings ({'; '.join(c['changed'])}): "
                      "not bit-identical to one uninterrupted run")
     return "\n".join(lines)
+
+
+def _run_setup(config: Any) -> list[str]:
+    """What a run was made with: game options, the solver's options and every player's
+    base optimizer (the game's recommendation when the run named none)."""
+    from arena.comparisons.describe import optimizers_text, options_text
+
+    lines = [f"game options: {options_text(config.game_options)}",
+             f"solver {config.solver}: {options_text(config.solver_options)}"]
+    try:
+        game = games.make(config.game, **config.game_options)
+        own = solvers.make(config.solver, **config.solver_options).capabilities.own_step_size
+    except DiffgamesError as exc:
+        return lines + [f"optimizers: {config.optimizers or 'the game’s recommendation'} ({exc})"]
+    lines.append("optimizers: " + optimizers_text(config.optimizers, list(game.player_names),
+                                                  game.default_optimizers(), own))
+    lines.append(f"{config.steps:,} steps, evaluated every {config.eval_every}; {config.device}, {config.dtype}")
+    return lines
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -189,6 +251,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         sections.append(show_game(name))
     if name in solvers.available():
         sections.append(show_solver(name))
+    if ":" in name and not sections:  # file.py:Class or package.module:Class, as `run` accepts
+        sections.append(_show_located(absolute_location(name, Path.cwd())))
     cases = {p.stem: p for p in bundled_cases()}
     if name in cases:
         sections.append(show_case(find_case(name)))
