@@ -322,13 +322,13 @@ def _step_label(results) -> str:
 
 
 def _plot_comparison_dir(out: Path, case: Case | None, results, seed: int | None = None) -> list[Path]:
-    """Metric curves per solver (every setting's runs pooled in a sweep); the sample grid
-    and the mode occupancy of the lowest seed (or ``seed``); for a sweep, one heat map per
-    claim (its criterion per setting)."""
+    """Metric curves per solver (in a sweep, one curve per solver and setting, named
+    ``label · setting``); the sample grid and the mode occupancy of the lowest seed (or
+    ``seed``); for a sweep, one heat map per claim (its criterion per setting)."""
     groups: dict[str, list] = {}
     for r in results:
         if r.status in ("done", "interrupted", "diverged") and r.rows:
-            groups.setdefault(r.label, []).append(r.rows)
+            groups.setdefault(f"{r.label} · {r.setting}" if r.setting else r.label, []).append(r.rows)
     step_label = _step_label(results) if results else "step"
     figures = plot_comparison(out, groups, step_label)
     if any(r.setting for r in results):

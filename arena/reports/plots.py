@@ -54,28 +54,71 @@ def _mirrors(runs: list[list[dict[str, Any]]], names: list[str]) -> dict[str, li
     return kept
 
 
-def _title(name: str, mirrored: list[str]) -> str:
-    return name + (f" ({' '.join(mirrored)})" if mirrored else "")
+def _title(name: str, mirrored: list[str], width: int = 48) -> str:
+    """A panel's title, wrapped so that neighbouring panels' titles never overlap."""
+    import textwrap
+
+    return textwrap.fill(name + (f" ({' '.join(mirrored)})" if mirrored else ""), width)
+
+
+def run_title(run_dir: Path) -> str | None:
+    """``game · solver (options) · optimizers, seed S`` of the run in ``run_dir``, for the
+    title of its figures (``None`` without a readable ``config.toml``)."""
+    import games
+    import solvers
+    from arena.comparisons.describe import optimizers_text, options_text
+    from arena.runs.config import RunConfig
+    from diffgames.errors import DiffgamesError
+
+    try:
+        cfg = RunConfig.load(Path(run_dir) / "config.toml")
+    except DiffgamesError:
+        return None
+    name = lambda n: n.rpartition(":")[2] or n  # noqa: E731  (a class from a file: its name)
+    game = name(cfg.game) + (f" ({options_text(cfg.game_options)})" if cfg.game_options else "")
+    solver = cfg.label if cfg.label == cfg.solver else f"{cfg.label}: {name(cfg.solver)}"
+    solver += f" ({options_text(cfg.solver_options)})" if cfg.solver_options else ""
+    own = False
+    try:
+        built = games.make(cfg.game, **cfg.game_options)
+        own = solvers.make(cfg.solver, **cfg.solver_options).capabilities.own_step_size
+        optimizers = optimizers_text(cfg.optimizers, list(built.player_names), built.default_optimizers(), own)
+    except DiffgamesError:
+        optimizers = str(cfg.optimizers or "the game's optimizers")
+    optimizers = optimizers.replace("every player: ", "").replace(" — the game's recommendation", " (game's)")
+    if own:
+        optimizers = "own step size"
+    return f"{game} · {solver} · {optimizers} · seed {cfg.seed}"
 
 
 def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
-    """One figure with every metric of one run against the step: ``metrics.png``."""
+    """One figure with every metric of one run against the step: ``metrics.png``, titled
+    with the game, the solver and the learning rates (:func:`run_title`); a positive
+    metric spanning more than a decade (an exponentially converging distance) gets a log
+    axis."""
     panels = _mirrors([rows], _metrics(rows))
     names = list(panels)
     if not names:
         return []
     cols = min(3, len(names))
     fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(4.2 * cols, 3 * math.ceil(len(names) / cols)),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     steps = [r["step"] for r in rows]
     for ax, name in zip(axes.flat, names):
-        ax.plot(steps, [r.get(name, np.nan) for r in rows])
+        values = np.array([r.get(name, np.nan) for r in rows], dtype=float)
+        ax.plot(steps, values)
+        if _log_scale_helps(values):
+            ax.set_yscale("log")
         ax.set_title(_title(name, panels[name]), fontsize=9 if panels[name] else None)
         ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both" if ax.get_yscale() == "log" else "major")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.tight_layout()
+    title = run_title(run_dir)
+    if title:
+        import textwrap
+
+        fig.suptitle(textwrap.fill(title, 36 * cols), fontsize=10)
     path = Path(run_dir) / "metrics.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -94,9 +137,10 @@ def _band(groups: dict[str, list[list[dict[str, Any]]]], metric: str, x: str):
 
 
 def _log_scale_helps(values: np.ndarray) -> bool:
-    """A positive metric spanning more than three decades reads better on a log axis."""
+    """A positive metric spanning more than a decade (e.g. a distance converging
+    exponentially) reads better on a log axis."""
     positive = values[np.isfinite(values) & (values > 0)]
-    return positive.size > 1 and bool((values[np.isfinite(values)] > 0).all()) and positive.max() / positive.min() > 1e3
+    return positive.size > 1 and bool((values[np.isfinite(values)] > 0).all()) and positive.max() / positive.min() > 10
 
 
 def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
@@ -104,7 +148,7 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
     """One PNG per metric: mean over seeds with a min–max band, against step and wall time.
 
     ``step_label`` names the step axis (a solver that updates one player per step says
-    so: :meth:`solvers.base.Solver.step_label`). Metrics spanning more than three decades get a log axis; more than ten solvers get
+    so: :meth:`solvers.base.Solver.step_label`). Positive metrics spanning more than a decade get a log axis; more than ten solvers get
     colours from a larger palette so that no two lines share one."""
     first = next((r for runs in groups.values() for r in runs if r), [])
     paths = []
@@ -127,9 +171,12 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
             ax.set_xlabel(step_label if x == "step" else "wall time (s)")
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
-        axes[0].legend(fontsize=8)
-        fig.suptitle(f"{_title(metric, panels[metric])}: " + ("mean over seeds, band = min–max" if several
-                                                               else "one seed per solver"))
+        if len(groups) > 6:  # many curves (a sweep's settings): the legend beside the panels, not over them
+            axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=1 + len(groups) // 24)
+        else:
+            axes[0].legend(fontsize=8)
+        fig.suptitle(f"{_title(metric, panels[metric], 90)}: " + ("mean over seeds, band = min–max" if several
+                                                                   else "one seed per curve"))
         fig.tight_layout()
         path = plots / f"{metric}.png"
         fig.savefig(path, dpi=110)
@@ -145,10 +192,14 @@ def plot_samples(path: Path, game: Any, rows: dict[str, Path], seed: int, device
     """
     from arena.runs.loop import eval_generator
 
+    from games.base import Game
+
+    if type(game).draw is Game.draw:
+        return None  # the game has no picture
     snapshots = {label: sorted((d / "snapshots").glob("step-*.pt")) for label, d in rows.items()}
     snapshots = {k: v for k, v in snapshots.items() if v}
     if not snapshots:
-        return None
+        return _plot_final(path, game, rows, seed, device)
     cols = max(len(v) for v in snapshots.values())
     fig, axes = plt.subplots(len(snapshots), cols, figsize=(2.6 * cols, 2.6 * len(snapshots)), squeeze=False)
     for r, (label, files) in enumerate(snapshots.items()):
@@ -166,6 +217,32 @@ def plot_samples(path: Path, game: Any, rows: dict[str, Path], seed: int, device
                 ax.set_ylabel(label, fontsize=10)
         for c in range(len(files), cols):
             axes[r, c].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _plot_final(path: Path, game: Any, rows: dict[str, Path], seed: int, device: str) -> Path | None:
+    """One panel per run from its newest parameters (a run that saved no snapshots: a plain
+    ``diffgames run``), titled with the step; ``None`` when no run has parameters yet."""
+    from arena.reports.sampling import load_params
+    from arena.runs.loop import eval_generator
+    from diffgames.errors import DiffgamesError
+
+    found = {}
+    for label, run_dir in rows.items():
+        try:
+            step, params, _ = load_params(run_dir, game)
+        except DiffgamesError:
+            continue
+        found[label] = (step, {p: {k: v.to(device) for k, v in ps.items()} for p, ps in params.items()})
+    if not found:
+        return None
+    fig, axes = plt.subplots(1, len(found), figsize=(3.2 * len(found), 3.4), squeeze=False)
+    for ax, (label, (step, params)) in zip(axes[0], found.items()):
+        game.draw(params, ax, eval_generator(seed, step, torch.device(device)))
+        ax.set_title(f"{label}, step {step} (final)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -200,7 +277,9 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
     rows = _combos(row_keys, values)
     cols = _combos(col_keys, values) or [()]
     labels = list(dict.fromkeys(r.label for r in swept))
-    fig, axes = plt.subplots(1, len(labels), figsize=(1.0 + 0.95 * len(cols) * len(labels) + 1.2,
+    # each panel at least as wide as its two-line title, so that neighbouring titles never overlap
+    width = max(0.95 * len(cols), 0.075 * max(len(label) for label in labels) + 0.3, 2.0)
+    fig, axes = plt.subplots(1, len(labels), figsize=(1.0 + width * len(labels) + 1.2,
                                                        1.4 + 0.42 * len(rows)), squeeze=False)
     for ax, label in zip(axes[0], labels):
         grid = np.full((len(rows), len(cols)), np.nan)
