@@ -169,7 +169,7 @@ class Registry(Generic[T]):
 
     def factory(self, name: str) -> Callable[..., T]:
         if name not in self._factories and _is_location(name):
-            self._factories[name] = self._checked(_load_location(name, self.kind), name)
+            self._factories[name] = self._checked(_load_location(name, self.kind), name, located=True)
             doc = (getattr(self._factories[name], "__doc__", None) or "").strip().splitlines()
             self._descriptions[name] = doc[0] if doc else ""
         if name not in self._factories:
@@ -186,7 +186,13 @@ class Registry(Generic[T]):
         _set_registered_name(factory, name)
         return factory
 
-    def _checked(self, factory: Any, name: str) -> Callable[..., T]:
+    def _checked(self, factory: Any, name: str, located: bool = False) -> Callable[..., T]:
+        """``factory`` when it may be called: a name that says where its factory is
+        (``located``: a file or a module, e.g. from a case or a run's ``config.toml``) must
+        be a class following the contract — never a function such as ``os:system``."""
+        if located and self.contract is not None and not inspect.isclass(factory):
+            raise ConfigError(f"{self.kind} {name!r} is not a class (a {self.kind} named by its place must be a "
+                              f"subclass of {self.contract.__module__}.{self.contract.__name__}); it is not called")
         if inspect.isclass(factory) and self.contract is not None and not issubclass(factory, self.contract):
             raise ConfigError(f"{self.kind} {name!r}: {factory.__name__} is not a subclass of "
                               f"{self.contract.__module__}.{self.contract.__name__}, so it does not follow "

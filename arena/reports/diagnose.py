@@ -73,10 +73,12 @@ def _read_checkpoint(at: Path) -> tuple[Path, dict[str, Any], Path | None]:
         run_dir, ckpt_dir = (at.parent if (at.parent / "config.toml").exists() else None), at
     else:
         raise ConfigError(f"--at {at}: neither a run directory (no config.toml) nor a folder of checkpoints")
-    loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu")
+    try:
+        loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu")
+        why = "it holds no checkpoints"
+    except CorruptCheckpoint as exc:
+        loaded, why = None, f"every checkpoint there is damaged (the newest: {exc})"
     if loaded is None:
-        damaged = list_checkpoints(ckpt_dir)
-        why = "every checkpoint there is damaged" if damaged else "it holds no checkpoints"
         raise ConfigError(f"--at {at}: cannot take parameters from {ckpt_dir}: {why}")
     return loaded[0], loaded[1], run_dir
 

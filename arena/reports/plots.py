@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from arena.reports.occupancy import OCCUPANCY_COLUMN  # noqa: E402
-from arena.runs.recorder import BOOKKEEPING_COLUMNS  # noqa: E402
+from arena.runs.files import save_figure  # noqa: E402
+from arena.runs.recorder import BOOKKEEPING_COLUMNS, load_snapshot  # noqa: E402
 
 __all__ = ["plot_run", "plot_comparison", "plot_samples", "plot_sweep", "sweep_figure_name"]
 
@@ -120,7 +121,7 @@ def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
 
         fig.suptitle(textwrap.fill(title, 36 * cols), fontsize=10)
     path = Path(run_dir) / "metrics.png"
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return [path]
 
@@ -179,7 +180,7 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
                                                                    else "one seed per curve"))
         fig.tight_layout()
         path = plots / f"{metric}.png"
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     return paths
@@ -205,7 +206,7 @@ def plot_samples(path: Path, game: Any, rows: dict[str, Path], seed: int, device
     for r, (label, files) in enumerate(snapshots.items()):
         for c, file in enumerate(files):
             step = int(file.stem.split("-")[1])
-            params = torch.load(file, map_location=device, weights_only=False)
+            params = load_snapshot(file, device)
             ax = axes[r, c]
             try:
                 game.draw(params, ax, eval_generator(seed, step, torch.device(device)))
@@ -218,7 +219,7 @@ def plot_samples(path: Path, game: Any, rows: dict[str, Path], seed: int, device
         for c in range(len(files), cols):
             axes[r, c].axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -309,7 +310,7 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label=what)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 import games
-from arena.runs.checkpoint import CorruptCheckpoint, _read, list_checkpoints, load_latest_checkpoint
+from arena.runs.checkpoint import CorruptCheckpoint, _read, list_checkpoints
 from arena.runs.config import RunConfig, resolve_device
 from diffgames.errors import ConfigError
 from games.base import Game, JointParams
@@ -81,7 +81,7 @@ def _params_in(path: Path) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CorruptCheckpoint(f"{path.name}: unreadable ({exc})") from None
+            raise CorruptCheckpoint(f"{path.name}: unreadable or not plain data ({type(exc).__name__})") from None
     payload = _read(path, "cpu")
     if not isinstance(payload, dict) or "params" not in payload:
         raise CorruptCheckpoint(f"{path.name}: holds no player parameters")
@@ -96,14 +96,18 @@ def load_params(run_dir: Path, game: Game, step: int | None = None) -> tuple[int
 
     run_dir = Path(run_dir)
     steps = available_steps(run_dir)
-    if step is None:
-        loaded = load_latest_checkpoint(run_dir / "checkpoints", map_location="cpu")
-        if loaded is not None and isinstance(loaded[1], dict) and "params" in loaded[1]:
-            path = loaded[0]
-            return _step_of(path), _check_params(game, loaded[1]["params"], str(path)), path
+    if step is None:  # the newest step with usable parameters, a checkpoint's or a snapshot's
         if not steps:
             raise ConfigError(f"{run_dir} holds no checkpoint or snapshot; has the run started?")
-        step = max(steps)
+        problems = []
+        for newest in sorted(steps, reverse=True):
+            for path in steps[newest]:
+                try:
+                    return newest, _check_params(game, _params_in(path), str(path)), path
+                except CorruptCheckpoint as exc:
+                    problems.append(str(exc))
+                    warnings.warn(f"skipping {exc}; trying an older step", stacklevel=2)
+        raise ConfigError(f"{run_dir}: no usable parameters at any step: {'; '.join(problems[:2])}")
     if step not in steps:
         shown = ", ".join(str(s) for s in steps) or "none"
         raise ConfigError(f"{run_dir} has no checkpoint or snapshot at step {step}; available steps: {shown}")

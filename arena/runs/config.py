@@ -15,6 +15,8 @@ from diffgames.errors import ConfigError
 __all__ = ["RunConfig", "DTYPES", "resolve_device", "natural_key", "run_dirs_below"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+MAX_STEPS = 10**12  # a run's length; more is a typo (a million steps a second would take 30 years)
+MAX_SEED = 2**32 - 1  # seeds feed torch generators with offsets added (arena.runs.loop.eval_generator)
 
 
 @dataclass
@@ -49,14 +51,22 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
-        if self.steps < 0:
-            raise ConfigError(f"steps must be ≥ 0, got {self.steps}")
+        if not 0 <= self.steps <= MAX_STEPS:
+            raise ConfigError(f"steps must be between 0 and {MAX_STEPS:.0e}, got {self.steps}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
         if self.eval_every < 1:
             raise ConfigError(f"eval_every must be ≥ 1, got {self.eval_every}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        for name in ("game", "solver", "out", "label", "device", "case"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
+        if not isinstance(self.snapshot_steps, (list, tuple)) or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in self.snapshot_steps):
+            raise ConfigError(f"snapshot_steps must be a list of integers (steps), got {self.snapshot_steps!r}")
         self.snapshot_steps = sorted({int(s) for s in self.snapshot_steps})
         if not self.label:
             self.label = self.solver
@@ -74,7 +84,10 @@ class RunConfig:
         return _drop_none(asdict(self))
 
     def save(self, path: Path) -> None:
-        path.write_bytes(tomli_w.dumps(self.to_dict()).encode())
+        """Write the configuration to ``path`` atomically (:mod:`arena.runs.files`)."""
+        from arena.runs.files import atomic_write_text
+
+        atomic_write_text(path, tomli_w.dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
@@ -82,13 +95,21 @@ class RunConfig:
             data = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file; is this a run directory made by `diffgames run`?") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown keys {unknown}")
-        return cls(**data)
+        missing = sorted(f.name for f in fields(cls) if f.name in ("game", "solver", "out") and f.name not in data)
+        if missing:
+            raise ConfigError(f"{path}: missing keys {missing} (an emptied or damaged file?)")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
 
 def _drop_none(value: Any) -> Any:

@@ -10,34 +10,64 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from arena.runs.checkpoint import atomic_write_bytes, save_checkpoint
+from arena.runs.checkpoint import save_checkpoint
+from arena.runs.files import Manifest, append_line, atomic_torch_save, atomic_write_bytes, atomic_write_text
 from arena.runs.config import RunConfig
 from diffgames.errors import ConfigError
 from diffgames.machine import SETTINGS_THAT_DECIDE, provenance
 from games.base import JointParams
 
-__all__ = ["SeedRecorder", "read_metrics", "read_summary", "write_json", "BOOKKEEPING_COLUMNS"]
+__all__ = ["SeedRecorder", "read_metrics", "read_summary", "write_json", "load_snapshot", "BOOKKEEPING_COLUMNS"]
 
 #: The columns of ``metrics.jsonl`` that say when an evaluation was made, not what it found.
 BOOKKEEPING_COLUMNS = frozenset({"step", "wall_time", "train_time"})
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The evaluations logged in ``run_dir/metrics.jsonl`` (``[]`` when there are none)."""
+#: Set to 1 to skip damaged lines of ``metrics.jsonl`` (with a warning) instead of stopping.
+SKIP_DAMAGED_ENV = "DIFFGAMES_SKIP_DAMAGED_LINES"
+
+
+def read_metrics(run_dir: Path, *, skip_damaged: bool | None = None, cut_tail_ok: bool = False) -> list[dict[str, Any]]:
+    """The evaluations logged in ``run_dir/metrics.jsonl`` (``[]`` when there are none).
+
+    A line that is not a JSON object with a ``step`` raises :class:`ConfigError` naming the
+    file and the line number, unless ``skip_damaged`` (default: the environment variable
+    ``DIFFGAMES_SKIP_DAMAGED_LINES=1``), which skips it with a warning. With
+    ``cut_tail_ok`` a last line without its newline (a write cut by a kill, which a
+    continued run rewrites) is dropped silently.
+    """
+    import warnings
+
     path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
+    if skip_damaged is None:
+        skip_damaged = os.environ.get(SKIP_DAMAGED_ENV, "") == "1"
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    lines = text.split("\n")
+    tail_cut = lines[-1] != ""  # the last write did not end its line
     rows = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines if tail_cut else lines[:-1], start=1):
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a crash: the checkpoint logic rewrites it
-            break
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise ValueError
+        except ValueError:
+            if cut_tail_ok and tail_cut and number == len(lines):
+                break
+            message = f"{path}: line {number} is damaged (not a JSON object with a step)"
+            if not skip_damaged:
+                raise ConfigError(f"{message}; set {SKIP_DAMAGED_ENV}=1 to skip damaged lines") from None
+            warnings.warn(f"{message}; skipped", stacklevel=2)
+            continue
+        rows.append(row)
     return rows
 
 
@@ -49,7 +79,24 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
+def load_snapshot(path: Path, device: Any = "cpu") -> Any:
+    """The parameters in a snapshot file, read as data only (``torch.load(weights_only=True)``);
+    one line of :class:`ConfigError` when the file is damaged or holds anything else."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ConfigError(f"{path}: holds objects other than tensors and plain values, which are not loaded "
+                          "(files are data, never code)") from None
+    except Exception as exc:
+        raise ConfigError(f"{path}: not a readable snapshot ({type(exc).__name__})") from None
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as indented JSON in ``path``, written atomically."""
     atomic_write_bytes(path, (json.dumps(data, indent=2, allow_nan=True) + "\n").encode())
 
 
@@ -74,7 +121,8 @@ class SeedRecorder:
                                         "game": config.game, "solver": config.solver, "steps": config.steps,
                                         **(summary_extra or {})}
         self.out.mkdir(parents=True, exist_ok=True)
-        self._writer = _tensorboard_writer(self.out) if config.tensorboard else None
+        self.manifest = Manifest(self.out)
+        self._writer = None
 
     # ------------------------------------------------------------------ start
     def start(self, from_step: int | None) -> None:
@@ -84,23 +132,33 @@ class SeedRecorder:
         now = provenance(self.config.device, self.config.dtype)
         if from_step is None:
             self.rows = []
-            for old in self.checkpoints.glob("*.pt"):
-                old.unlink()
+            self.manifest.clear()  # what an earlier start of this run wrote (only what its manifest lists)
         else:
-            self.rows = [r for r in read_metrics(self.out) if r["step"] <= from_step]
+            self.manifest.adopt()  # a run folder of an older diffgames: list its files
+            self.rows = [r for r in read_metrics(self.out, cut_tail_ok=True) if r["step"] <= from_step]
             before = read_summary(self.out).get("provenance", {})
             changed = [f"{k}: {before.get(k)} → {now[k]}" for k in SETTINGS_THAT_DECIDE if before and before.get(k) != now[k]]
             if changed:  # floating-point reductions differ: no longer bit-identical to one uninterrupted run
                 self.summary["continued_under"] = {"from_step": from_step, "changed": changed, "before": before}
         self.summary["provenance"] = now
-        (self.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+        for name in ("config.toml", "metrics.jsonl", "summary.json"):
+            self.manifest.add(self.out / name)
+        atomic_write_text(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
         self.config.save(self.out / "config.toml")
+        self.progress(from_step or 0)
+        if self.config.tensorboard:
+            self._writer = _tensorboard_writer(self.out)
+
+    def progress(self, step: int) -> None:
+        """Rewrite ``summary.json`` while running: status ``running`` at ``step`` (the newest
+        checkpoint), so that the run's length on disk is always the true one."""
+        write_json(self.out / "summary.json", {**self.summary, "final_step": step,
+                                               "final_metrics": self.rows[-1] if self.rows else {}})
 
     # ------------------------------------------------------------------ during the run
     def log(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        with open(self.out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_line(self.out / "metrics.jsonl", json.dumps(row))
         if self._writer is not None:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)):
@@ -116,12 +174,16 @@ class SeedRecorder:
     def checkpoint(self, step: int, payload: dict[str, Any], train_time: float, wall_time: float) -> None:
         """``payload``: the seed's ``params``, ``solver_state`` and ``rng`` states."""
         save_checkpoint(self.checkpoints, step, {**payload, "step": step, "train_time": train_time,
-                                                 "wall_time": wall_time, "config": self.config.to_dict()})
+                                                 "wall_time": wall_time, "config": self.config.to_dict()},
+                        manifest=self.manifest)
+        if step != self.config.steps:  # the final step's summary follows at once
+            self.progress(step)
 
     def snapshot(self, step: int, params: JointParams) -> None:
         if self.config.snapshot_at(step):
-            (self.out / "snapshots").mkdir(exist_ok=True)
-            torch.save(params, self.out / "snapshots" / f"step-{step:09d}.pt")
+            path = self.out / "snapshots" / f"step-{step:09d}.pt"
+            self.manifest.add(path)
+            atomic_torch_save(params, path)
 
     def divergence_message(self, step: int, player: str) -> str:
         last = self.rows[-1] if self.rows else {}
@@ -145,6 +207,9 @@ class SeedRecorder:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            for path in sorted((self.out / "tensorboard").rglob("*")):
+                if path.is_file():
+                    self.manifest.add(path)
 
 
 def _tensorboard_writer(out: Path):
