@@ -216,7 +216,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if vectorized:
         from arena.runs.vectorized import resume_vectorized
 
-        set_torch_threads(args.threads, recorded_in=seed_dirs[0])  # as the seeds were started
+        note = set_torch_threads(args.threads, recorded_in=seed_dirs[0])  # as the seeds were started
+        if note:
+            print(note)
         summaries = resume_vectorized(run_dir, quiet=args.quiet, steps=args.steps)
     else:
         summaries = []

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from arena.runs.config import RunConfig, natural_key, resolve_device
 from arena.runs.recorder import BOOKKEEPING_COLUMNS
 from arena.runs.loop import Interrupted, read_metrics, read_summary, train_or_continue
 from arena.runs.directory import action_for
+from arena.runs.lock import run_lock
 from arena.comparisons.sweep import setting_sort_key
 from arena.text import number
 from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
@@ -57,6 +59,8 @@ class RunResult:
 # Set in a worker process once a signal has stopped it: runs the pool hands it afterwards
 # (already queued, so the parent cannot cancel them) are not started.
 _STOPPED: list[int] = []
+# The signal that stopped the comparison in the parent (SIGTERM: exit 143, as a run's).
+_PARENT_SIGNAL: list[int] = []
 
 
 def _run_one(config: dict[str, Any], threads: int) -> dict[str, Any]:
@@ -94,6 +98,23 @@ def _worker_init() -> None:
     # inside a run, arena.runs.loop.train's own handler checkpoints first.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: _STOPPED.append(signum))
+    _stop_with_parent()
+
+
+def _stop_with_parent() -> None:
+    """Have the kernel send this worker SIGTERM when its parent dies (Linux), so that
+    workers of a killed ``compare`` checkpoint their runs and stop instead of going on."""
+    import ctypes
+    import ctypes.util
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers end with the pool's pipe instead
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -195,8 +216,9 @@ def compare(
     else:
         interrupted = _run_in_pool(todo, jobs, threads, report)
     if interrupted:
+        signum = interrupted if isinstance(interrupted, int) and not isinstance(interrupted, bool) else signal.SIGINT
         raise Interrupted(f"comparison interrupted; finished runs are kept and the others were checkpointed. "
-                          f"Continue with the same command (diffgames compare {case.path} ...)", 2)
+                          f"Continue with the same command (diffgames compare {case.path} ...)", int(signum))
     if todo and not quiet:
         print(f"finished in {time.perf_counter() - started:.1f} s", flush=True)
     return [RunResult(c.label, c.seed, Path(c.out), {**read_summary(Path(c.out)), **report.failures.get(c.out, {})},
@@ -209,7 +231,9 @@ def _not_finished(configs: list[RunConfig], quiet: bool, overwrite: bool) -> lis
     ``overwrite``)."""
     todo = []
     for cfg in configs:
-        if action_for(cfg, overwrite=overwrite) == "keep":
+        with run_lock(cfg.out):
+            action = action_for(cfg, overwrite=overwrite)
+        if action == "keep":
             if not quiet:
                 print(f"{run_name(cfg)}: already done, kept")
             continue
@@ -264,7 +288,7 @@ def _run_in_turn(todo: list[RunConfig], threads: int, report: Progress) -> bool:
         summary = _run_one(cfg.to_dict(), threads)
         report(cfg, summary)
         if summary.get("status") == "interrupted":
-            return True
+            return _STOPPED[-1] if _STOPPED else signal.SIGINT
     return False
 
 
@@ -284,14 +308,17 @@ def _run_in_pool(todo: list[RunConfig], jobs: int, threads: int, report: Progres
             summary = future.result()
             report(futures[future], summary)
             if summary.get("status") == "interrupted":
-                return True  # the finally clause lets running runs checkpoint and stop
+                return _PARENT_SIGNAL[-1] if _PARENT_SIGNAL else signal.SIGINT  # running runs checkpoint and stop
+    except BrokenProcessPool:
+        raise ConfigError("a worker process died (killed, or out of memory); finished runs are kept and the "
+                          "others continue from their checkpoints with the same command") from None
     except KeyboardInterrupt:
         # Ctrl-C in a terminal reaches the workers too; a SIGTERM sent to this process
         # alone does not, so pass it on: each worker checkpoints its run and returns
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             with contextlib.suppress(OSError):
                 os.kill(process.pid, signal.SIGTERM)
-        return True
+        return _PARENT_SIGNAL[-1] if _PARENT_SIGNAL else signal.SIGINT
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         restore()
@@ -304,6 +331,7 @@ def _sigterm_as_keyboard_interrupt() -> Callable[[], None]:
         return lambda: None
 
     def handler(signum, frame):
+        _PARENT_SIGNAL.append(signum)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)

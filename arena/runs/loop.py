@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import signal
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,12 @@ import torch
 
 import games
 import solvers
-from arena.runs.checkpoint import load_latest_checkpoint
+from arena.runs.checkpoint import CorruptCheckpoint, checkpoint_steps, load_checkpoint_at, load_latest_checkpoint
 from arena.runs.config import RunConfig, resolve_device, run_dirs_below
+from arena.runs.lock import run_lock
 from arena.runs.engine import SeedEngine, StackedEngine
 from arena.runs.recorder import SeedRecorder, read_metrics, read_summary
-from arena.runs.directory import action_for
+from arena.runs.directory import NOT_IDENTITY, _saved_config, action_for, difference
 from diffgames.errors import ConfigError, DiffgamesError, DivergenceError
 from games.base import Game, JointParams
 from solvers.base import Solver
@@ -96,22 +98,65 @@ def evaluate(game: Game, params: JointParams, config: RunConfig, step: int, devi
 
 
 def _load_checkpoints(recorders: list[SeedRecorder], device: torch.device, together: bool) -> list[dict] | None:
-    """Each seed's newest good checkpoint, all at one step; ``None``: start afresh (one
-    seed with no checkpoint at all)."""
-    loaded = [load_latest_checkpoint(r.checkpoints, map_location=device) for r in recorders]
-    if not together and loaded[0] is None:
-        if any(recorders[0].checkpoints.glob("*.pt")):
-            raise ConfigError(f"{recorders[0].out}: every checkpoint is damaged; cannot resume (start the run again)")
-        return None
-    missing = [str(r.out) for r, got in zip(recorders, loaded) if got is None]
+    """Each seed's checkpoint to continue from, all at one step — the newest good one of a
+    single seed, the newest step all stacked seeds share (a kill between the seeds'
+    checkpoint writes leaves them one step apart) — checked against each seed's
+    configuration; ``None``: start afresh (one seed with no checkpoint at all)."""
+    if not together:
+        try:
+            loaded = load_latest_checkpoint(recorders[0].checkpoints, map_location=device)
+        except CorruptCheckpoint as exc:
+            raise ConfigError(f"{recorders[0].out}: no usable checkpoint ({exc}); cannot resume "
+                              "(start the run again)") from None
+        if loaded is None:
+            return None
+        ckpts = [loaded[1]]
+    else:
+        ckpts = _shared_checkpoints(recorders, device)
+    for r, c in zip(recorders, ckpts):
+        _check_trained_with(r.config, c)
+    return ckpts
+
+
+def _shared_checkpoints(recorders: list[SeedRecorder], device: torch.device) -> list[dict]:
+    steps = [set(checkpoint_steps(r.checkpoints)) for r in recorders]
+    missing = [str(r.out) for r, got in zip(recorders, steps) if not got]
     if missing:
         raise ConfigError(f"cannot resume: no usable checkpoint in {', '.join(missing)}")
-    ckpts = [got[1] for got in loaded]  # type: ignore[index]
-    at = {r.out.name: c["step"] for r, c in zip(recorders, ckpts)}
-    if len(set(at.values())) > 1:
+    at = {r.out.name: max(got) for r, got in zip(recorders, steps)}
+    shared = sorted(set.intersection(*steps), reverse=True)
+    # a seed ahead of the others is taken back to their step only when it was killed mid-run
+    # (status "running"); one that went on alone, or finished, is not undone
+    ahead = [r for r, got in zip(recorders, steps) if shared and max(got) > shared[0]]
+    if not shared or any(read_summary(r.out).get("status") != "running" for r in ahead):
         raise ConfigError(f"cannot resume the seeds together: their checkpoints are at different steps ({at}), "
                           "e.g. after a seed diverged; resume each with `diffgames resume <run dir>`")
-    return ckpts
+    for step in shared:
+        try:
+            return [load_checkpoint_at(r.checkpoints, step, map_location=device) for r in recorders]
+        except CorruptCheckpoint as exc:
+            warnings.warn(f"skipping step {step}: {exc}; trying the seeds' previous shared step", stacklevel=3)
+    raise ConfigError(f"cannot resume the seeds together: they share no usable checkpoint step (newest: {at}); "
+                      "resume each with `diffgames resume <run dir>`")
+
+
+def _check_trained_with(config: RunConfig, ckpt: dict[str, Any]) -> None:
+    """Refuse to continue under a configuration other than the checkpoint's (an edited
+    ``config.toml``), naming each difference."""
+    saved = ckpt.get("config")
+    if not isinstance(saved, dict):
+        return  # a checkpoint of an older diffgames records no configuration
+    try:
+        saved = RunConfig(**saved).to_dict()
+    except (TypeError, ConfigError):
+        pass
+    wanted = config.to_dict()
+    changed = difference({k: v for k, v in saved.items() if k not in NOT_IDENTITY},
+                         {k: v for k, v in wanted.items() if k not in NOT_IDENTITY})
+    if changed:
+        raise ConfigError(f"{config.out}: the configuration differs from the one its checkpoint of step "
+                          f"{ckpt.get('step')} was trained with ({'; '.join(changed)}); restore config.toml, "
+                          "or start a new run elsewhere")
 
 
 def _resume_command(outs: list[Path]) -> str:
@@ -204,6 +249,11 @@ def run_loop(configs: list[RunConfig], *, stacked: bool = False, quiet: bool = F
     Raises :class:`Interrupted` after SIGINT/SIGTERM, after checkpointing every seed.
     With ``resume_from_checkpoint`` the seeds continue from their newest checkpoints.
     """
+    with run_lock(*(c.out for c in configs)):
+        return _run_loop(configs, stacked, quiet, resume_from_checkpoint)
+
+
+def _run_loop(configs: list[RunConfig], stacked: bool, quiet: bool, resume_from_checkpoint: bool) -> list[dict[str, Any]]:
     run = _Run(configs, stacked, resume_from_checkpoint)
     bar = _progress_bar(configs[0], len(configs), run.step, stacked, quiet)
     try:
@@ -211,6 +261,10 @@ def run_loop(configs: list[RunConfig], *, stacked: bool = False, quiet: bool = F
             for i, r in enumerate(run.recorders):
                 if not r.rows:  # a fresh start: evaluate and checkpoint step 0
                     run.record(i, evaluate_now=True, checkpoint_now=True)
+                elif r.rows[-1]["step"] < run.step and r.evaluated_at(run.step):
+                    # the evaluation at the checkpoint's step was lost (a line cut by a kill): it
+                    # draws from its own generator, so evaluating again gives the same row
+                    run.record(i, evaluate_now=True, checkpoint_now=False)
             while run.step < run.steps and run.active():
                 run.advance()
                 _show_progress(bar, run)
@@ -267,22 +321,33 @@ def train_or_continue(config: RunConfig, *, quiet: bool = False, overwrite: bool
     """:func:`train` ``config`` unless its directory already holds it: the one rule of
     :mod:`arena.runs.directory` (keep a finished run, continue one stopped early, refuse another
     configuration unless ``overwrite``). A kept run's summary has ``kept: True``."""
-    action = action_for(config, overwrite=overwrite)
-    if action == "keep":
-        return {**read_summary(Path(config.out)), "kept": True}
-    return train(config, quiet=quiet, resume_from_checkpoint=action == "continue")
+    with run_lock(config.out):
+        action = action_for(config, overwrite=overwrite)
+        if action == "keep":
+            return {**read_summary(Path(config.out)), "kept": True}
+        return train(config, quiet=quiet, resume_from_checkpoint=action == "continue")
 
 
-def set_torch_threads(threads: int | None, recorded_in: Path | None = None) -> None:
+def set_torch_threads(threads: int | None, recorded_in: Path | None = None) -> str | None:
     """Set torch's thread count to ``threads`` or, when that is ``None``, to the count the
-    run in ``recorded_in`` recorded in its provenance; leave it when neither is known."""
-    if threads is None and recorded_in is not None:
-        threads = read_summary(Path(recorded_in)).get("provenance", {}).get("torch_threads")
-    if threads is None:
-        return
-    if threads < 1:
+    run in ``recorded_in`` recorded in its provenance; leave it when neither is known.
+
+    Returns a line saying so when ``threads`` differs from the recorded count (the
+    continuation's numbers then differ from an uninterrupted run's), else ``None``.
+    """
+    recorded = None
+    if recorded_in is not None:
+        recorded = read_summary(Path(recorded_in)).get("provenance", {}).get("torch_threads")
+    if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {threads}")
-    torch.set_num_threads(threads)
+    chosen = recorded if threads is None else threads
+    if chosen is None:
+        return None
+    torch.set_num_threads(chosen)
+    if recorded is not None and threads is not None and threads != recorded:
+        return (f"torch threads: {recorded} recorded by the run → {threads} (--threads); the numbers from here on "
+                "differ from an uninterrupted run's, and the summary records the change")
+    return None
 
 
 def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None,
@@ -291,9 +356,12 @@ def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None,
     ``steps``), with ``threads`` torch threads — by default the number the run recorded, so
     that the continuation is bit-identical to an uninterrupted run on the same machine."""
     run_dir = Path(run_dir)
-    config = RunConfig.load(run_dir / "config.toml")
-    set_torch_threads(threads, recorded_in=run_dir)
-    config.out = str(run_dir)
-    if steps is not None:
-        config.steps = steps
-    return train(config, quiet=quiet, resume_from_checkpoint=True)
+    with run_lock(run_dir):
+        config = RunConfig(**_saved_config(run_dir))  # a damaged config.toml: the checkpoint's record
+        note = set_torch_threads(threads, recorded_in=run_dir)
+        if note and not quiet:
+            print(note)
+        config.out = str(run_dir)
+        if steps is not None:
+            config.steps = steps
+        return train(config, quiet=quiet, resume_from_checkpoint=True)

@@ -17,6 +17,7 @@ from arena.runs.config import RunConfig, run_dirs_below
 from arena.runs.recorder import read_summary
 from arena.runs.loop import run_loop
 from arena.runs.directory import action_for
+from arena.runs.lock import run_lock
 from arena.runs.stacked import StackedGame, stack_trees, unstack_tree
 from diffgames.errors import ConfigError
 
@@ -46,29 +47,36 @@ def train_vectorized_or_continue(configs: list[RunConfig], *, quiet: bool = Fals
     """:func:`train_vectorized` under the one rule of :mod:`arena.runs.directory`: finished seeds are
     kept, seeds stopped early continue together from their checkpoints, the others start
     together; another configuration in a seed's directory is refused unless ``overwrite``."""
-    actions = [action_for(c, overwrite=overwrite) for c in configs]
-    summaries: dict[int, dict[str, Any]] = {
-        i: {**read_summary(Path(c.out)), "kept": True} for i, (c, a) in enumerate(zip(configs, actions)) if a == "keep"}
-    for how in ("continue", "start"):
-        group = [i for i, a in enumerate(actions) if a == how]
-        if group:
-            done = train_vectorized([configs[i] for i in group], quiet=quiet, resume_from_checkpoint=how == "continue")
-            summaries.update(zip(group, done))
-    return [summaries[i] for i in range(len(configs))]
+    with run_lock(*(c.out for c in configs)):
+        actions = [action_for(c, overwrite=overwrite) for c in configs]
+        summaries: dict[int, dict[str, Any]] = {
+            i: {**read_summary(Path(c.out)), "kept": True} for i, (c, a) in enumerate(zip(configs, actions)) if a == "keep"}
+        for how in ("continue", "start"):
+            group = [i for i, a in enumerate(actions) if a == how]
+            if group:
+                done = train_vectorized([configs[i] for i in group], quiet=quiet, resume_from_checkpoint=how == "continue")
+                summaries.update(zip(group, done))
+        return [summaries[i] for i in range(len(configs))]
 
 
 def resume_vectorized(root: Path, *, quiet: bool = False, steps: int | None = None) -> list[dict[str, Any]]:
     """Continue the seeds in the run directories below ``root`` (``root/seed<k>``, made by
     ``diffgames run --seeds … --vectorize``) together, from their newest checkpoints
-    (optionally to a new ``steps``)."""
+    (optionally to a new ``steps``), from the newest step they all share. A seed that
+    diverged is kept as it is (its summary returned in its place)."""
     dirs = run_dirs_below(root)
     if not dirs:
         raise ConfigError(f"{root}: no run directories (<dir>/config.toml) inside; is this a run made by `diffgames run`?")
-    configs = []
-    for d in dirs:
-        config = RunConfig.load(d / "config.toml")
-        config.out = str(d)
-        if steps is not None:
-            config.steps = steps
-        configs.append(config)
-    return train_vectorized(configs, quiet=quiet, resume_from_checkpoint=True)
+    with run_lock(*dirs):
+        kept = {i: read_summary(d) for i, d in enumerate(dirs) if read_summary(d).get("status") == "diverged"}
+        configs = []
+        for i, d in enumerate(dirs):
+            if i in kept:
+                continue
+            config = RunConfig.load(d / "config.toml")
+            config.out = str(d)
+            if steps is not None:
+                config.steps = steps
+            configs.append(config)
+        done = iter(train_vectorized(configs, quiet=quiet, resume_from_checkpoint=True) if configs else [])
+        return [kept[i] if i in kept else next(done) for i in range(len(dirs))]
