@@ -183,6 +183,23 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"case file {path} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a case file is TOML)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"case file {path} is a folder; give the .toml file inside it") from None
+    except OSError as exc:
+        raise ConfigError(f"case file {path} cannot be read ({exc.strerror or exc})") from None
+
+
+def folder_name(text: str, what: str) -> str:
+    """``text`` when it can name one folder inside an output folder (a case's name, a
+    solver's label, a sweep setting's label); else one line of :class:`ConfigError`:
+    no path separators, not ``.`` or ``..``, not empty, no control characters."""
+    if (not text or text in (".", "..") or "/" in text or "\\" in text or text != text.strip()
+            or any(ord(c) < 32 for c in text)):
+        raise ConfigError(f"{what} {text!r} cannot name a folder inside the output folder "
+                          "(no '/', '\\', '.' or '..', no leading or trailing spaces)")
+    return text
 
 
 def case_description(path: str | Path) -> str:
@@ -232,6 +249,11 @@ def load_case(path: str | Path) -> Case:
                         make_game=lambda **o: games.make(game_name, **o), solver_entries=entries,
                         solver_factory=solvers.factory, players=list(game.player_names), default_optimizers=defaults)
     claims = _claims(data.get("claims", []), [e.label for e in entries], game, game_name, where)
+    folder_name(data.get("name", path.stem), f"{where}: name")
+    for entry in entries:
+        folder_name(entry.label, f"{where}: [[solvers]] label")
+    for setting in grid(sweep):
+        folder_name(setting.label, f"{where}: [sweep] setting")
     return Case(name=data.get("name", path.stem), path=path, description=data.get("description", ""),
                 reference=data.get("reference", {}), game=game_name, game_options=game_options, run=run,
                 solvers=entries, claims=claims, sweep=sweep, default_optimizers=defaults,
