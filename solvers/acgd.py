@@ -129,18 +129,8 @@ class ACGD(CGD):
         d = LossDerivatives(game, params, batch, cross=None if kind == 1 else "all")
         if kind == -1:
             kind = int(self._looks_zero_sum(d, x, y))
-        if kind == 1:
-            grad_f_y = {k: -v for k, v in d.grads[y][y].items()}
-            grad_g_x = {k: -v for k, v in d.grads[x][x].items()}
-        else:
-            grad_f_y, grad_g_x = d.grads[x][y], d.grads[y][x]
+        d_xy_f, d_yx_g = self.cross_operators(d, x, y, kind)
         like_x, like_y = d.xi[x], d.xi[y]
-
-        def d_xy_f(v: Tensor) -> Tensor:  # y-space → x-space
-            return flatten(d.grad_of_dot([(grad_f_y, unflatten(v, like_y))], [x])[x])
-
-        def d_yx_g(u: Tensor) -> Tensor:  # x-space → y-space
-            return flatten(d.grad_of_dot([(grad_g_x, unflatten(u, like_x))], [y])[y])
 
         etas, sq_avg = self.step_sizes(game, d.xi, state)
         eta_x, eta_y = etas[x], etas[y]

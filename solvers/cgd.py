@@ -162,6 +162,26 @@ class CGD(Solver):
             "previous_dx": {k: torch.zeros_like(v) for k, v in params[x].items()},
         }
 
+    @staticmethod
+    def cross_operators(d: LossDerivatives, x: str, y: str, kind: int):
+        """``(D²_xy f ·, D²_yx g ·)`` as flat matrix-vector products (y-space → x-space and
+        back); for a zero-sum game (``kind == 1``) both come from ξ's own graph, since
+        ``∇_y f = −ξ_y`` and ``∇_x g = −ξ_x``."""
+        if kind == 1:
+            grad_f_y = {k: -v for k, v in d.grads[y][y].items()}
+            grad_g_x = {k: -v for k, v in d.grads[x][x].items()}
+        else:
+            grad_f_y, grad_g_x = d.grads[x][y], d.grads[y][x]
+        like_x, like_y = d.xi[x], d.xi[y]
+
+        def d_xy_f(v: Tensor) -> Tensor:
+            return flatten(d.grad_of_dot([(grad_f_y, unflatten(v, like_y))], [x])[x])
+
+        def d_yx_g(u: Tensor) -> Tensor:
+            return flatten(d.grad_of_dot([(grad_g_x, unflatten(u, like_x))], [y])[y])
+
+        return d_xy_f, d_yx_g
+
     # ------------------------------------------------------------------ the step
     def step(self, game: Game, params: JointParams, state: dict[str, Any], batch: Any):
         x, y = self._players(game)
@@ -170,20 +190,8 @@ class CGD(Solver):
         if kind == -1:
             kind = int(self._looks_zero_sum(d, x, y))
         eta = self.lr
-        if kind == 1:
-            # ∇_y f = −ξ_y and ∇_x g = −ξ_x: the cross derivatives come from ξ's own graph
-            grad_f_y = {k: -v for k, v in d.grads[y][y].items()}
-            grad_g_x = {k: -v for k, v in d.grads[x][x].items()}
-        else:
-            grad_f_y, grad_g_x = d.grads[x][y], d.grads[y][x]
-
+        d_xy_f, d_yx_g = self.cross_operators(d, x, y, kind)
         like_x, like_y = d.xi[x], d.xi[y]
-
-        def d_xy_f(v: Tensor) -> Tensor:  # y-space → x-space
-            return flatten(d.grad_of_dot([(grad_f_y, unflatten(v, like_y))], [x])[x])
-
-        def d_yx_g(u: Tensor) -> Tensor:  # x-space → y-space
-            return flatten(d.grad_of_dot([(grad_g_x, unflatten(u, like_x))], [y])[y])
 
         def matvec(u: Tensor) -> Tensor:
             return u - eta ** 2 * d_xy_f(d_yx_g(u))
