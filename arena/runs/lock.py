@@ -31,12 +31,17 @@ class RunLocked(ConfigError):
     """Another process writes the run folder."""
 
 
-def _holder(path: Path) -> str:
-    try:
-        info = json.loads(path.read_text())
-        return f"process {info['pid']} on {info['host']} (since {info['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+def _holder(path: Path, tries: int = 20) -> str:
+    """Who holds the lock. The holder writes its record just after taking the lock, so a
+    reader that comes in between waits for it briefly (up to ``tries`` × 10 ms)."""
+    for attempt in range(tries):
+        try:
+            info = json.loads(path.read_text())
+            return f"process {info['pid']} on {info['host']} (since {info['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            if attempt < tries - 1:
+                time.sleep(0.01)
+    return "process that has not recorded its id yet"
 
 
 def _acquire(folder: Path) -> int:
