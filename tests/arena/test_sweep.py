@@ -190,13 +190,16 @@ def test_setting_sort_key_orders_numbers_numerically():
     assert sorted(labels, key=setting_sort_key) == ["lr=3e-05", "lr=0.0001", "lr=0.001"]
 
 
-def test_the_bundled_sensitivity_case_spans_24_settings():
+def test_the_bundled_sensitivity_cases_span_their_grids():
     from arena.comparisons.cases import find_case
 
-    case = load_case(find_case("metz2016-mog-sensitivity"))
-    assert len(case.settings()) >= 24 and len(case.seeds) >= 2
-    assert {s.label for s in case.solvers} == {"unrolled-k0", "unrolled-k5"}
-    assert all(c.than == "unrolled-k0" for c in case.claims)
+    notebook = load_case(find_case("metz2016-mog-sensitivity-notebook"))
+    assert len(notebook.settings()) == 24 and len(notebook.seeds) >= 2
+    assert {s.label for s in notebook.solvers} == {"unrolled-k0", "unrolled-k5"}
+    paper = load_case(find_case("metz2016-mog-sensitivity"))
+    assert len(paper.settings()) >= 12 and len(paper.seeds) >= 2 and paper.run["steps"] == 30000
+    assert {s.label for s in paper.solvers} == {"unrolled-k0", "unrolled-k10"}
+    assert {c.than for c in paper.claims} - {None, ""} == {"unrolled-k0"}
 
 
 def test_a_metric_that_cannot_be_computed_and_a_claim_with_no_runs_say_so(tmp_path):
