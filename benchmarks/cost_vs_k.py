@@ -269,6 +269,10 @@ def measure(ks: Sequence[int], repeats: int = 5, block: int = 10, train_steps: i
     clocks = ["wall"] if device.type == "cuda" else ["cpu", "wall"]
     for clock in clocks:
         m.fits[f"ms_{clock}"] = fit_line(xs, [r.ms(clock) for r in results])
+    unrolled = [r for r in results if r.K > 0]
+    if len(unrolled) >= 3 and len(unrolled) < len(results):
+        # K = 0 takes another path (the generator's own gradient, no unroll): the line without it
+        m.fits[f"ms_{m.clock}_unrolled"] = fit_line([float(r.K) for r in unrolled], [r.ms(m.clock) for r in unrolled])
     m.fits["work"] = fit_line(xs, [r.work_per_step for r in results])
     m.fits["saved"] = fit_line(xs, [r.saved_mib for r in results])
     if device.type == "cuda":
@@ -285,7 +289,7 @@ def table(m: Measurement) -> list[str]:
     head = ["K", f"ms/step ({'CPU' if clock == 'cpu' else 'wall'})"]
     if other:
         head.append("ms/step (wall)")
-    head += [f"×K={base.K} [min–max]", "work/step", "saved MiB/step"]
+    head += [f"×K={base.K} ({'CPU' if clock == 'cpu' else 'wall'}) [min–max]", "work/step", "saved MiB/step"]
     if m.device.type == "cuda":
         head.append("peak MiB/step (CUDA)")
     head.append("fit residual")
@@ -323,6 +327,9 @@ def summary(m: Measurement) -> list[str]:
     lines.append(_verdict("memory per step (saved for backward)", m.fits["saved"], " MiB"))
     if "cuda_peak" in m.fits:
         lines.append(_verdict("memory per step (CUDA peak)", m.fits["cuda_peak"], " MiB"))
+    if f"ms_{clock}_unrolled" in m.fits:
+        lines.append(_verdict(f"time per step ({name} clock), K ≥ 1 only (K = 0 takes another path: the "
+                              "generator's own gradient, no unroll)", m.fits[f"ms_{clock}_unrolled"], " ms"))
     fit = m.fits[f"ms_{clock}"]
     lines.append(f"- One more unrolled step costs **{fit.slope:.2f} ms** per step ({name} clock; "
                  f"{2 * fit.slope:.2f} ms per generator step), "
@@ -418,6 +425,11 @@ def write_figure(m: Measurement, path: Path) -> None:
             points = ax.plot(ks, ys, marker, label=label)[0]
             ax.plot(line, [fit.at(x) for x in line], "-", color=points.get_color(), alpha=0.6,
                     label=f"fit: {fit.equation(unit)}")
+            if f"{key}_unrolled" in m.fits:
+                part = m.fits[f"{key}_unrolled"]
+                span = [min(part.xs), max(part.xs)]
+                ax.plot(span, [part.at(x) for x in span], "--", color=points.get_color(), alpha=0.9,
+                        label=f"fit, K ≥ 1: {part.equation(unit)}")
         ax.set_title(title)
         ax.set_xticks(ks)
         ax.set_xlabel("K (unrolled discriminator steps)")

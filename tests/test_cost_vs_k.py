@@ -65,6 +65,14 @@ def test_time_is_measured_for_every_k(small):
     assert small.fits["work"].intercept == pytest.approx(1.0)
 
 
+def test_a_second_time_line_leaves_k0_out():
+    m = measure([0, 1, 2, 3], repeats=1, block=2, train_steps=2, warmup=0, rounds_warmup=0)
+    fit = m.fits["ms_cpu_unrolled"]
+    assert fit.xs == [1.0, 2.0, 3.0]
+    assert fit.slope > 0
+    assert [r.work_per_step for r in m.results] == [1.0, 1.5, 2.0, 2.5]
+
+
 def test_fit_recovers_a_known_line():
     ks = [0, 1, 2, 5, 10, 20]
     fit = fit_line(ks, [3.1 * k + 6.4 for k in ks])
