@@ -382,7 +382,7 @@ def header(m: Measurement, command: str) -> list[str]:
         f"- **Load**: 1-minute load average {m.load[0]:.2f} at the start and {m.load[1]:.2f} at the end, on "
         f"{os.cpu_count()} logical CPUs (`os.getloadavg()`); the measurement took {m.seconds:.0f} s"
         + (". **The machine was shared** (more runnable processes than CPUs): the wall clock includes waiting "
-           "for a CPU, which is why the K are timed interleaved and the CPU-clock column leads"
+           "for a CPU, which is why the K are timed interleaved and the CPU-clock column leads."
            if max(m.load) > (os.cpu_count() or 1) and m.device.type != "cuda" else ""),
         f"- **Method**: every K starts from the same point, {m.train_steps} steps into training (K = 0 "
         f"schedule, seed 0), with the same data stream, and takes {m.warmup} steps of its own; then "
