@@ -7,7 +7,8 @@ Schema (see ``docs/cases.md``)::
     [game]       name, options = {...}      a registered game and its options
     [run]        steps, eval_every, checkpoint_every, snapshot_steps, seeds, device, dtype
     [[solvers]]  label, name, options = {...}, optimizers = {player = {name, lr, ...}}
-    [[claims]]   solver, metric, op, value, step ("final" or an int), share, description,
+    [[claims]]   solver, metric, op, value, step ("final" or an int) or at_work (an int) or
+                 at_time ("10m", "1.5h", "90s" or seconds of training), share, description,
                  settings (share of a sweep's settings), than (another solver label)
     [sweep]      "game.<option>" / "solver.<option>" / "optimizer[.<player>].<hyperparameter>"
                  = [values]: the grid of settings (:mod:`arena.comparisons.sweep`)
@@ -31,6 +32,7 @@ from typing import Any
 
 import games
 import solvers
+from arena.comparisons.at_compute import At, at_time, at_work
 from arena.runs.config import DTYPES, RunConfig
 from arena.comparisons.sweep import Setting, SweepAxis, apply_to_optimizers, grid, parse_sweep, solver_accepts
 from diffgames.errors import ConfigError, DiffgamesError
@@ -49,6 +51,7 @@ _RUN = {"steps": int, "eval_every": int, "checkpoint_every": int, "snapshot_step
         "seeds": list, "device": str, "dtype": str}
 _SOLVER = {"label": str, "name": str, "options": dict, "optimizers": dict}
 _CLAIM = {"solver": str, "metric": str, "op": str, "value": (int, float), "step": (str, int),
+          "at_work": (int, float, str), "at_time": (str, int, float),
           "share": (int, float), "settings": (int, float), "than": str, "description": str}
 
 
@@ -62,7 +65,9 @@ class SolverEntry:
 
 @dataclass
 class Claim:
-    """``metric op value`` at ``step`` for the runs of solver ``solver``.
+    """``metric op value`` at ``step`` — or at an amount of work (``at_work``, loss-gradient
+    evaluations) or of training time (``at_time``, e.g. ``"10m"``), read with the rule of
+    :mod:`arena.comparisons.at_compute` — for the runs of solver ``solver``.
 
     Without a sweep it holds when it holds in ≥ ``share`` of the seeds. With one, a
     setting *succeeds* when it holds in ≥ ``share`` of that setting's seeds, and the claim
@@ -80,16 +85,33 @@ class Claim:
     settings: float = 1.0
     than: str = ""
     description: str = ""
+    at_work: int | float | str | None = None
+    at_time: str | int | float | None = None
 
     def holds(self, measured: float) -> bool:
         return bool(OPS[self.op](measured, self.value))
 
+    @property
+    def at(self) -> At | None:
+        """The amount of compute the claim is read at (``None``: at ``step``)."""
+        if self.at_work is not None:
+            return at_work(self.at_work, "at_work")
+        if self.at_time is not None:
+            return at_time(self.at_time, "train", "at_time")
+        return None
+
+    @property
+    def point(self) -> str:
+        """``at step final``, ``at work 180,000``, ``at 10m of training``."""
+        at = self.at
+        return f"at step {self.step}" if at is None else f"at {at}"
+
     def __str__(self) -> str:
         if self.description:
-            return self.description
-        text = f"{self.solver}: {self.metric} {self.op} {self.value} at step {self.step} in ≥ {self.share:.0%} of seeds"
+            return self.description + ("" if self.at is None else f" [{self.point}]")
+        text = f"{self.solver}: {self.metric} {self.op} {self.value} {self.point} in ≥ {self.share:.0%} of seeds"
         if self.than:
-            return (f"{self.solver}: {self.metric} {self.op} {self.value} at step {self.step} in a larger share of "
+            return (f"{self.solver}: {self.metric} {self.op} {self.value} {self.point} in a larger share of "
                     f"runs than {self.than}")
         return text + (f", in ≥ {self.settings:.0%} of settings" if self.settings < 1 else "")
 
@@ -318,6 +340,13 @@ def _claims(raws: list, labels: list[str], game: games.Game, game_name: str, whe
             raise ConfigError(f"{at}: than must name another solver than {claim.solver!r}")
         if isinstance(claim.step, str) and claim.step != "final":
             raise ConfigError(f"{at}: step must be \"final\" or an integer, got {claim.step!r}")
+        points = [key for key in ("step", "at_work", "at_time") if key in raw]
+        if len(points) > 1:
+            raise ConfigError(f"{at}: give one of step, at_work or at_time, not {' and '.join(points)}")
+        if claim.at_work is not None:
+            at_work(claim.at_work, f"{at}: at_work")
+        if claim.at_time is not None:
+            at_time(claim.at_time, "train", f"{at}: at_time")
         claims.append(claim)
     return claims
 

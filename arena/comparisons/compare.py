@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from arena.comparisons.at_compute import At, NotRecorded, read_at
 from arena.comparisons.cases import Case, Claim
 from arena.runs.config import RunConfig, natural_key, resolve_device
 from arena.runs.recorder import BOOKKEEPING_COLUMNS
@@ -401,13 +402,17 @@ def _final_value(rows: list[dict[str, Any]], metric: str, step: str | int = "fin
 
 
 def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | None = None,
-              step: int | None = None, case: Case | None = None) -> str:
+              step: int | None = None, case: Case | None = None, at: At | None = None) -> str:
     """Write ``comparison.md`` and ``comparison.csv`` under ``out``; return the markdown.
 
     One row per solver, or per (setting, solver) for a sweep (a ``setting`` column first).
     With ``step``, the table holds each metric at that evaluated step instead of the final
     one, from every run that reached it (finished or not), written to
-    ``comparison-step<step>.md/.csv``. Failed runs (an error, not a divergence) get a
+    ``comparison-step<step>.md/.csv``. With ``at`` (an amount of work or time,
+    :mod:`arena.comparisons.at_compute`), each run is read at its last evaluation at or
+    below the amount, written to ``comparison-<at.stem>.md/.csv`` with the step and the
+    amount each solver reached; runs that ended before the amount are left out of the
+    means, counted (``ended before``) and listed under the table. Failed runs (an error, not a divergence) get a
     ``failed`` column and their errors are listed under the table. A cell of one run
     shows its value alone (n = 1: no spread, no interval).
 
@@ -422,26 +427,40 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
     if metric_names is None:
         keys = [k for r in results for row in r.rows[:1] for k in row]
         metric_names = [k for k in dict.fromkeys(keys) if k not in BOOKKEEPING_COLUMNS]
+    readings = {} if at is None else {id(r): read_at(r.rows, at, r.run_dir) for r in results}
+    reached = [] if at is None else ["step reached", at.reached_column, "ended before"]
     header = [*(["setting"] if swept else []), "solver", "runs", "diverged", *(["failed"] if failed_runs else []),
-              "ms/step", *metric_names]
+              "ms/step", *reached, *metric_names]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     records = []
     for setting, label in groups:
         runs = [r for r in results if r.label == label and r.setting == setting]
-        if step is None:
+        if at is not None:
+            ok = [r for r in runs if readings[id(r)].row is not None]
+        elif step is None:
             ok = [r for r in runs if r.status == "done"]
         else:
             ok = [r for r in runs if any(row["step"] == step for row in r.rows)]
         diverged = sum(r.status == "diverged" for r in runs)
         failed = sum(r.status == "failed" for r in runs)
         ms = [r.summary.get("time_per_step_ms", math.nan) for r in ok if r.summary.get("time_per_step_ms")]
-        cells = [*([setting or "–"] if swept else []), label, str(len(ok) if step is not None else len(runs)),
+        cells = [*([setting or "–"] if swept else []), label,
+                 str(len(ok) if step is not None or at is not None else len(runs)),
                  str(diverged), *([str(failed)] if failed_runs else []), f"{np.mean(ms):.1f}" if ms else "–"]
         record: dict[str, Any] = {**({"setting": setting} if swept else {}), "solver": label, "runs": len(runs),
                                   "diverged": diverged, **({"failed": failed} if failed_runs else {}),
                                   "ms_per_step": float(np.mean(ms)) if ms else math.nan}
+        if at is not None:
+            rows = [readings[id(r)].row for r in ok]
+            steps, amounts = [row["step"] for row in rows], [row[at.column] for row in rows]
+            ended = sum(readings[id(r)].ended is not None for r in runs)
+            cells += [number(float(np.mean(steps)), ".6g") if steps else "–", at.reached_cell(amounts), str(ended)]
+            record.update({"runs_read": len(ok), "step_reached": float(np.mean(steps)) if steps else math.nan,
+                           at.column + "_reached": float(np.mean(amounts)) if amounts else math.nan,
+                           "ended_before": ended})
         for m in metric_names:
-            values = [_final_value(r.rows, m, "final" if step is None else step) for r in ok]
+            values = ([readings[id(r)].row.get(m) for r in ok] if at is not None
+                      else [_final_value(r.rows, m, "final" if step is None else step) for r in ok])
             mean, lo, hi = mean_ci(values)
             finite = [v for v in values if v is not None and math.isfinite(v)]
             std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
@@ -459,7 +478,12 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         md.append("| " + " | ".join(cells) + " |")
         records.append(record)
     where = "Final metrics" if step is None else f"Metrics at step {step} (runs that reached it; 'runs' counts them)"
+    if at is not None:
+        where = (f"Metrics at {at} (each run at its last evaluation at or before it; runs that ended before it are "
+                 f"left out and listed under the table; 'runs' counts the runs read)")
     errors = "".join(f"- failed: {run_label(r)}: {r.summary.get('error') or 'no error recorded'}\n" for r in failed_runs)
+    errors += "".join(f"- {run_label(r)}: {readings[id(r)].ended_text(at)}; left out\n"
+                      for r in results if at is not None and readings[id(r)].ended is not None)
     counted = "; diverged " + ("and failed " if failed_runs else "") + "runs are counted, not averaged."
     sizes = {len(runs_of) for runs_of in ([r for r in results if (r.setting, r.label) == g] for g in groups)}
     if sizes == {1}:
@@ -468,10 +492,11 @@ def aggregate(results: list[RunResult], out: Path, metric_names: list[str] | Non
         how = (f"{where}: mean ± sample std over seeds [95% bootstrap CI of the mean]"
                + ("; a cell of one run shows its value alone (n = 1)" if 1 in sizes else ""))
     text = (_describe(results, case) + f"## {where.split(' (')[0]}\n\n" + how + counted + "\n\n" + "\n".join(md)
-            + "\n" + ("\n" + errors if errors else "") + _claims_section(case, results, step)
+            + "\n" + ("\n" + errors if errors else "") + _claims_section(case, results, step if at is None else at)
             + _glossary(results, metric_names, header))
     out.mkdir(parents=True, exist_ok=True)
     stem = "comparison" if step is None else f"comparison-step{step}"
+    stem = stem if at is None else f"comparison-{at.stem}"
     (out / f"{stem}.md").write_text(text)
     with open(out / f"{stem}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(records[0]) if records else ["solver"])
@@ -494,7 +519,7 @@ def _describe(results: list[RunResult], case: Case | None) -> str:
     return head + (made.lstrip("\n") + "\n" if made else "")
 
 
-def _claims_section(case: Case | None, results: list[RunResult], step: int | None) -> str:
+def _claims_section(case: Case | None, results: list[RunResult], step: int | At | None) -> str:
     if case is None or step is not None or not case.claims:
         return ""
     ok, table = verify(case, results)
@@ -535,9 +560,26 @@ def _setting_successes(claim: Claim, results: list[RunResult], label: str) -> li
     out = []
     for setting in dict.fromkeys(r.setting for r in results if r.label == label):
         runs = [r for r in results if r.label == label and r.setting == setting]
-        values = [_final_value(r.rows, claim.metric, claim.step) if r.status == "done" else None for r in runs]
+        values = [claim_reading(claim, r)[0] for r in runs]
         out.append((sum(v is not None and claim.holds(v) for v in values), len(runs)))
     return out
+
+
+def claim_reading(claim: Claim, result: RunResult) -> tuple[float | None, str]:
+    """The claim's metric in one run and how to show it: at the claim's step, or at its
+    work or training time (:func:`arena.comparisons.at_compute.read_at`; a run that ended
+    before it has no value, shown as ``ended at …``). Only finished runs count. A run
+    without the work or time column raises :class:`NotRecorded`."""
+    if result.status != "done":
+        return None, "–"
+    at = claim.at
+    if at is None:
+        value = _final_value(result.rows, claim.metric, claim.step)
+        return value, number(value)
+    reading = read_at(result.rows, at, result.run_dir)
+    if reading.row is None:
+        return None, reading.ended_text(at) or "no evaluation"
+    return reading.row.get(claim.metric), number(reading.row.get(claim.metric))
 
 
 def success_shares(claim: Claim, results: list[RunResult], label: str | None = None) -> dict[str, Any]:
@@ -568,32 +610,46 @@ def verify(case: Case, results: list[RunResult]) -> tuple[bool, str]:
     In a sweep a claim is judged per setting (see :class:`arena.comparisons.cases.Claim`); the table
     gives the settings that succeed and the share of runs in which the condition holds,
     with its 95% bootstrap CI over settings. A ``than`` claim compares those run shares.
-    A claim with no runs does not hold: its row says "not run"."""
+    A claim with no runs does not hold: its row says "not run". A claim at an amount of
+    work or time whose runs did not record it does not hold either: its row says "not
+    recorded" and a line under the table names the run and what to do."""
     swept = any(r.setting is not None for r in results)
     lines = [f"| claim | {'settings' if swept else 'seeds'} holding | needed | verdict |", "|---|---|---|---|"]
-    all_hold = True
+    all_hold, notes = True, []
     for claim in case.claims:
         runs = [r for r in results if r.label == claim.solver]
-        if claim.than or swept:
-            mine = success_shares(claim, results)
-            if claim.than:
-                other = success_shares(claim, results, claim.than)
-                verdict = bool(mine["settings"] and other["settings"]) and mine["run_share"] > other["run_share"]
-                holding = f"{claim.solver}: {_share_text(mine)}; {claim.than}: {_share_text(other)}"
-                needed = f"more than {claim.than}"
-            else:
-                verdict = bool(mine["settings"]) and mine["succeeded"] / mine["settings"] + 1e-12 >= claim.settings
-                holding, needed = _share_text(mine), f"{claim.settings:.0%} of settings"
-            shown = ""
-        else:
-            values = [_final_value(r.rows, claim.metric, claim.step) if r.status == "done" else None for r in runs]
-            held = sum(v is not None and claim.holds(v) for v in values)
-            verdict = bool(runs) and held / len(runs) + 1e-12 >= claim.share
-            holding, needed = f"{held}/{len(runs)}", f"{claim.share:.0%}"
-            shown = " (" + (", ".join(number(v) for v in values) or "no runs") + ")"
-        all_hold &= verdict
-        word = "not run" if not runs else ("holds" if verdict else "FAILS")
-        lines.append(f"| {claim}{shown} | {holding} | {needed} | {word} |")
+        try:
+            row = _claim_row(claim, results, runs, swept)
+        except NotRecorded as exc:
+            notes.append(f"- not recorded: {exc}")
+            all_hold = False
+            lines.append(f"| {claim} | – | – | not recorded |")
+            continue
+        all_hold &= row[0]
+        lines.append(row[1])
     if not case.claims:
         lines.append("| (the case states no claims) | | | |")
-    return all_hold, "\n".join(lines) + "\n"
+    return all_hold, "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
+def _claim_row(claim: Claim, results: list[RunResult], runs: list[RunResult], swept: bool) -> tuple[bool, str]:
+    """Whether ``claim`` holds, and its row of :func:`verify`'s table."""
+    if claim.than or swept:
+        mine = success_shares(claim, results)
+        if claim.than:
+            other = success_shares(claim, results, claim.than)
+            verdict = bool(mine["settings"] and other["settings"]) and mine["run_share"] > other["run_share"]
+            holding = f"{claim.solver}: {_share_text(mine)}; {claim.than}: {_share_text(other)}"
+            needed = f"more than {claim.than}"
+        else:
+            verdict = bool(mine["settings"]) and mine["succeeded"] / mine["settings"] + 1e-12 >= claim.settings
+            holding, needed = _share_text(mine), f"{claim.settings:.0%} of settings"
+        shown = ""
+    else:
+        read = [claim_reading(claim, r) for r in runs]
+        held = sum(v is not None and claim.holds(v) for v, _ in read)
+        verdict = bool(runs) and held / len(runs) + 1e-12 >= claim.share
+        holding, needed = f"{held}/{len(runs)}", f"{claim.share:.0%}"
+        shown = " (" + (", ".join(text for _, text in read) or "no runs") + ")"
+    word = "not run" if not runs else ("holds" if verdict else "FAILS")
+    return verdict, f"| {claim}{shown} | {holding} | {needed} | {word} |"

@@ -49,6 +49,19 @@ COLUMN_DOCS: dict[str, str] = {
                 "metric cells",
     "failed": "runs that ended in an error (listed under the table); not averaged",
     "ms/step": "training time per step in milliseconds (evaluations excluded), mean over the finished runs",
+    "step reached": "(a table read at an amount of work or time) the step of the evaluation each run was read at — "
+                    "its last evaluation at or before the amount — mean over the runs read: how many steps the "
+                    "solver got for that compute",
+    "work reached": "the work (loss-gradient evaluations of all players since step 0, counted by the engine) at "
+                    "that evaluation, mean over the runs read; work does not depend on the machine or its load, "
+                    "so it is the fair unit on a shared, noisy machine",
+    "train time reached (s)": "the training time (seconds in training steps, evaluations excluded) at that "
+                              "evaluation, mean over the runs read; the fair unit on a dedicated machine",
+    "wall time reached (s)": "the wall time (seconds since the run started, evaluations included) at that "
+                             "evaluation, mean over the runs read",
+    "ended before": "runs whose last evaluation is below the amount asked: they are not read at it (their last "
+                    "evaluation is less compute than asked), are left out of the other cells and listed under "
+                    "the table",
 }
 
 
