@@ -323,16 +323,18 @@ def _step_label(results) -> str:
     return labels.pop() if len(labels) == 1 else "step (see each solver: one step is not the same update)"
 
 
-def _plot_comparison_dir(out: Path, case: Case | None, results, seed: int | None = None) -> list[Path]:
+def _plot_comparison_dir(out: Path, case: Case | None, results, seed: int | None = None,
+                         x: str = "step") -> list[Path]:
     """Metric curves per solver (in a sweep, one curve per solver and setting, named
-    ``label · setting``); the sample grid and the mode occupancy of the lowest seed (or
-    ``seed``); for a sweep, one heat map per claim (its criterion per setting)."""
+    ``label · setting``) against ``x`` (``step``, ``work`` or training ``time``); the sample
+    grid and the mode occupancy of the lowest seed (or ``seed``); for a sweep, one heat map
+    per claim (its criterion per setting)."""
     groups: dict[str, list] = {}
     for r in results:
         if r.status in ("done", "interrupted", "diverged") and r.rows:
             groups.setdefault(f"{r.label} · {r.setting}" if r.setting else r.label, []).append(r.rows)
     step_label = _step_label(results) if results else "step"
-    figures = plot_comparison(out, groups, step_label)
+    figures = plot_comparison(out, groups, step_label, x=x)
     if any(r.setting for r in results):
         claims = case.claims if case is not None else []
         for claim in {(c.metric, c.op, float(c.value)): c for c in claims}.values():
@@ -375,11 +377,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     ok, table = verify(case, results)
     print(f"case {case.name}: {len(results)} runs\n" + table)
     failing, not_run = table.count("| FAILS |"), table.count("| not run |")
+    unrecorded = table.count("| not recorded |")
     if ok:
         print("all claims hold")
     else:
         print(", ".join(part for part in (f"{failing} claim(s) FAIL" if failing else "",
-                                          f"{not_run} claim(s) not run (no runs of their solver)" if not_run else "")
+                                          f"{not_run} claim(s) not run (no runs of their solver)" if not_run else "",
+                                          f"{unrecorded} claim(s) not recorded (their runs lack the work or time "
+                                          "they are read at; see above)" if unrecorded else "")
                         if part))
     return 0 if ok else 1
 
@@ -411,15 +416,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed not in {r.seed for r in results}:
         raise ConfigError(f"--seed: {target} has no runs of seed {args.seed}; it has seeds "
                           f"{', '.join(str(s) for s in sorted({r.seed for r in results}))}")
+    if args.x != "step":
+        from arena.comparisons.at_compute import X_AXES, require_column
+
+        for r in results:  # one line naming the first run that did not record the axis
+            require_column(r.rows, X_AXES[args.x][0], r.run_dir)
     if len(results) == 1 and results[0].run_dir == target:
         cfg = RunConfig.load(target / "config.toml")
-        paths = plot_run(target, results[0].rows)
+        paths = plot_run(target, results[0].rows, x=args.x)
         samples = plot_samples(target / "samples.png", games.make(cfg.game, **cfg.game_options), {cfg.label: target}, cfg.seed, cfg.device)
         paths += [samples] if samples else []
     else:
         out = Path(args.out) if args.out else target
         out.mkdir(parents=True, exist_ok=True)
-        paths = _plot_comparison_dir(out, None, results, args.seed)
+        paths = _plot_comparison_dir(out, None, results, args.seed, x=args.x)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -431,12 +441,24 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise ConfigError(f"{target} holds no runs (expected <label>/seed<k>/config.toml inside)")
     cfg = RunConfig.load(results[0].run_dir / "config.toml")
     metrics = list(games.make(cfg.game, **cfg.game_options).metric_names()) or None
+    from arena.comparisons.at_compute import at_time, at_work, require_column
+
+    if args.clock is not None and args.at_time is None:
+        raise ConfigError("--clock goes with --at-time (work and steps need no clock)")
+    at = None
+    if args.at_work is not None:
+        at = at_work(args.at_work)
+    elif args.at_time is not None:
+        at = at_time(args.at_time, args.clock or "train")
+    if at is not None:
+        for r in results:  # one line naming the first run that cannot be read there
+            require_column(r.rows, at.column, r.run_dir)
     if args.step is not None:
         evaluated = sorted({row["step"] for r in results for row in r.rows})
         if args.step not in evaluated:
             raise ConfigError(f"no run in {target} was evaluated at step {args.step}; "
                               f"evaluations are at steps {_summarise_steps(evaluated)}")
-    print(_without_glossary(aggregate(results, target, metrics, step=args.step, case=_case_of(cfg))))
+    print(_without_glossary(aggregate(results, target, metrics, step=args.step, case=_case_of(cfg), at=at)))
     return 0
 
 

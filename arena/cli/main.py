@@ -28,10 +28,13 @@ EXAMPLES = {
   diffgames compare metz2016-mog-sensitivity --executor ray --threads 1   # a sweep, one Ray task per run
   diffgames compare metz2016-mog-sensitivity --executor ray --address ray://head:10001 --device cuda --gpus-per-run 0.25""",
     "resume": "example:\n  diffgames resume runs/metz2016-mog-ring/unrolled-k5/seed0",
-    "verify": "examples:\n  diffgames verify quickstart\n  diffgames verify runs/metz2016-mog-ring",
+    "verify": "examples:\n  diffgames verify quickstart\n  diffgames verify runs/metz2016-mog-ring\n\n"
+              "A claim stated at_work = N or at_time = \"10m\" reads each run at its last evaluation at or before\n"
+              "that work or training time; a run that ended before it counts as not holding.",
     "plot": "examples:\n  diffgames plot runs/quickstart            # a comparison directory\n  diffgames plot runs/quickstart/optimistic/seed0\n"
             "  diffgames plot runs/metz2016-mog-sensitivity --sweep 'modes_covered_1pct>=8'   # heat map of a sweep\n"
-            "  diffgames plot runs/metz2016-mog-ring --solvers unrolled-k0,unrolled-k10 --out fig1   # Fig. 1's rows",
+            "  diffgames plot runs/metz2016-mog-ring --solvers unrolled-k0,unrolled-k10 --out fig1   # Fig. 1's rows\n"
+            "  diffgames plot runs/metz2016-mog-ring --x work   # the curves against loss-gradient evaluations",
     "diagnose": "examples:\n  diffgames diagnose --game bilinear\n  diffgames diagnose --game rps --at runs/quickstart/simultaneous/seed0",
 }
 
@@ -140,17 +143,36 @@ def _add_reporting(sub) -> None:
     report.add_argument("directories", nargs="+", help="comparison directories made by `diffgames compare`")
     report.add_argument("--figures", help="also save each comparison's verdict-metric plot in this folder")
 
-    table = sub.add_parser("table", help="the comparison table of a comparison directory (at the end or at a step)",
-                           epilog="examples:\n  diffgames table runs/metz2016-mog-ring\n  diffgames table runs/metz2016-mog-ring --step 10000",
+    table = sub.add_parser("table", help="the comparison table of a comparison directory (at the end, at a step, "
+                           "or at an amount of work or training time)",
+                           epilog="examples:\n  diffgames table runs/metz2016-mog-ring\n  diffgames table runs/metz2016-mog-ring --step 10000\n"
+                                  "  diffgames table runs/metz2016-mog-ring --at-work 180000\n"
+                                  "  diffgames table runs/metz2016-mog-ring --at-time 10m            # 10 minutes of training\n"
+                                  "  diffgames table runs/metz2016-mog-ring --at-time 1.5h --clock wall\n\n"
+                                  "At an amount of work or time each run is read at its last evaluation at or before it;\n"
+                                  "a run that ended before it is left out and listed. Work (loss-gradient evaluations)\n"
+                                  "does not depend on the machine: the fair unit on a shared, noisy machine. Training\n"
+                                  "time also counts what work leaves out: the fair unit on a dedicated machine.",
                            formatter_class=_FORMAT)
     table.add_argument("target", help="a comparison directory")
-    table.add_argument("--step", type=int, help="tabulate this evaluated step instead of the final one")
+    where = table.add_mutually_exclusive_group()
+    where.add_argument("--step", type=int, help="tabulate this evaluated step instead of the final one")
+    where.add_argument("--at-work", metavar="N", help="tabulate each run at N loss-gradient evaluations (all players, "
+                       "since step 0): machine-independent, the fair unit on a shared, noisy machine")
+    where.add_argument("--at-time", metavar="T", help="tabulate each run at T of training time: 90s, 10m, 1.5h or "
+                       "plain seconds; the fair unit on a dedicated machine")
+    table.add_argument("--clock", choices=("train", "wall"), help="with --at-time: train (default: time in training "
+                       "steps, evaluations excluded) or wall (time since the run started, evaluations included)")
 
     plot = sub.add_parser("plot", help="draw the figures of a run or comparison directory", epilog=EXAMPLES["plot"], formatter_class=_FORMAT)
     plot.add_argument("target")
     plot.add_argument("--solvers", help="only these solver labels, comma-separated, in this order (rows of the sample grid)")
     plot.add_argument("--seed", type=int, help="the seed whose samples and mode occupancy are drawn (default: the lowest)")
     plot.add_argument("--out", help="folder for the figures of a comparison (default: the comparison's own)")
+    plot.add_argument("--x", choices=("step", "work", "time"), default="step",
+                      help="the metric curves' x-axis: step (default), work (loss-gradient evaluations, machine-"
+                           "independent) or time (training time in seconds, evaluations excluded); work and time "
+                           "figures are written beside the step ones (metrics-by-work.png, plots/<metric>-by-work.png)")
     plot.add_argument("--sweep", metavar="METRIC[OP VALUE]",
                       help="a heat map of a sweep's settings per solver: the final METRIC's mean over seeds, or "
                            "with a criterion such as 'modes_covered_1pct>=8' the share of seeds meeting it")

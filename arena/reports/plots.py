@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from arena.comparisons.at_compute import X_AXES  # noqa: E402
 from arena.reports.occupancy import OCCUPANCY_COLUMN  # noqa: E402
 from arena.runs.files import save_figure  # noqa: E402
 from arena.runs.recorder import BOOKKEEPING_COLUMNS, load_snapshot  # noqa: E402
@@ -92,11 +93,18 @@ def run_title(run_dir: Path) -> str | None:
     return f"{game} · {solver} · {optimizers} · seed {cfg.seed}"
 
 
-def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
+def _by(x: str) -> str:
+    """The file name suffix of figures against ``x``: none for steps, ``-by-work``, ``-by-time``."""
+    return "" if x == "step" else f"-by-{x}"
+
+
+def plot_run(run_dir: Path, rows: list[dict[str, Any]], x: str = "step") -> list[Path]:
     """One figure with every metric of one run against the step: ``metrics.png``, titled
     with the game, the solver and the learning rates (:func:`run_title`); a positive
     metric spanning more than a decade (an exponentially converging distance) gets a log
-    axis."""
+    axis. ``x`` ``"work"`` or ``"time"`` draws against loss-gradient evaluations or training
+    time instead (:data:`arena.comparisons.at_compute.X_AXES`), into ``metrics-by-<x>.png``."""
+    column, xlabel = X_AXES[x]
     panels = _mirrors([rows], _metrics(rows))
     names = list(panels)
     if not names:
@@ -104,14 +112,14 @@ def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
     cols = min(3, len(names))
     fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(4.2 * cols, 3 * math.ceil(len(names) / cols)),
                              squeeze=False, layout="constrained")
-    steps = [r["step"] for r in rows]
+    steps = [r[column] for r in rows]
     for ax, name in zip(axes.flat, names):
         values = np.array([r.get(name, np.nan) for r in rows], dtype=float)
         ax.plot(steps, values)
         if _log_scale_helps(values):
             ax.set_yscale("log")
         ax.set_title(_title(name, panels[name]), fontsize=9 if panels[name] else None)
-        ax.set_xlabel("step")
+        ax.set_xlabel(xlabel or "step")
         ax.grid(alpha=0.3, which="both" if ax.get_yscale() == "log" else "major")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
@@ -120,7 +128,7 @@ def plot_run(run_dir: Path, rows: list[dict[str, Any]]) -> list[Path]:
         import textwrap
 
         fig.suptitle(textwrap.fill(title, 36 * cols), fontsize=10)
-    path = Path(run_dir) / "metrics.png"
+    path = Path(run_dir) / f"metrics{_by(x)}.png"
     save_figure(fig, path, dpi=110)
     plt.close(fig)
     return [path]
@@ -145,11 +153,13 @@ def _log_scale_helps(values: np.ndarray) -> bool:
 
 
 def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
-                    step_label: str = "step") -> list[Path]:
+                    step_label: str = "step", x: str = "step") -> list[Path]:
     """One PNG per metric: mean over seeds with a min–max band, against step and wall time.
 
     ``step_label`` names the step axis (a solver that updates one player per step says
-    so: :meth:`solvers.base.Solver.step_label`). Positive metrics spanning more than a decade get a log axis; more than ten solvers get
+    so: :meth:`solvers.base.Solver.step_label`). ``x`` ``"work"`` or ``"time"`` puts
+    loss-gradient evaluations or training time in place of the step, into
+    ``plots/<metric>-by-<x>.png``. Positive metrics spanning more than a decade get a log axis; more than ten solvers get
     colours from a larger palette so that no two lines share one."""
     first = next((r for runs in groups.values() for r in runs if r), [])
     paths = []
@@ -160,16 +170,16 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
     several = any(len([r for r in runs if r]) > 1 for runs in groups.values())
     for metric in panels:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-        for ax, x in zip(axes, ("step", "wall_time")):
+        for ax, column in zip(axes, (X_AXES[x][0], "wall_time")):
             spans = []
-            for i, (label, xs, mean, lo, hi, n) in enumerate(_band(groups, metric, x)):
+            for i, (label, xs, mean, lo, hi, n) in enumerate(_band(groups, metric, column)):
                 color = palette[i % len(palette)]
                 ax.plot(xs, mean, label=f"{label} (n={n})", color=color)
                 ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
                 spans.append(np.concatenate([lo, hi]))
             if spans and _log_scale_helps(np.concatenate(spans)):
                 ax.set_yscale("log")
-            ax.set_xlabel(step_label if x == "step" else "wall time (s)")
+            ax.set_xlabel({"step": step_label, "wall_time": "wall time (s)"}.get(column) or X_AXES[x][1])
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
         if len(groups) > 6:  # many curves (a sweep's settings): the legend beside the panels, not over them
@@ -179,7 +189,7 @@ def plot_comparison(out: Path, groups: dict[str, list[list[dict[str, Any]]]],
         fig.suptitle(f"{_title(metric, panels[metric], 90)}: " + ("mean over seeds, band = min–max" if several
                                                                    else "one seed per curve"))
         fig.tight_layout()
-        path = plots / f"{metric}.png"
+        path = plots / f"{metric}{_by(x)}.png"
         save_figure(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
