@@ -45,6 +45,11 @@ class RunConfig:
     tensorboard: bool = False
     compile: bool = False  # torch.compile the solver's step (solvers.compiled.compile_step)
     setting: str | None = None  # the label of a case sweep's setting (None: not in a sweep)
+    # budgets (None: none): stop at the first step whose loss-gradient evaluations (all
+    # players, arena.runs.work) reach work_budget, or whose training time in seconds reaches
+    # time_budget; ``steps`` stays the most steps the run may take
+    work_budget: int | None = None
+    time_budget: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "checkpoint_every", "seed"):
@@ -59,6 +64,13 @@ class RunConfig:
             raise ConfigError(f"eval_every must be ≥ 1, got {self.eval_every}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
+        if self.work_budget is not None and (not isinstance(self.work_budget, int) or isinstance(self.work_budget, bool)
+                                             or self.work_budget < 1):
+            raise ConfigError(f"work_budget must be a positive integer (loss-gradient evaluations), got {self.work_budget!r}")
+        if self.time_budget is not None:
+            if isinstance(self.time_budget, bool) or not isinstance(self.time_budget, (int, float)) or not self.time_budget > 0:
+                raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
+            self.time_budget = float(self.time_budget)
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         for name in ("game", "solver", "out", "label", "device", "case"):
@@ -70,6 +82,15 @@ class RunConfig:
         self.snapshot_steps = sorted({int(s) for s in self.snapshot_steps})
         if not self.label:
             self.label = self.solver
+
+    def budget_spent(self, work: int | None, train_time: float) -> str | None:
+        """Which budget ``work`` and ``train_time`` have reached (``"work_budget"`` or
+        ``"time_budget"``), else ``None``."""
+        if self.work_budget is not None and work is not None and work >= self.work_budget:
+            return "work_budget"
+        if self.time_budget is not None and train_time >= self.time_budget:
+            return "time_budget"
+        return None
 
     def snapshot_at(self, step: int) -> bool:
         """Whether to save the parameters at ``step``: a listed step, or the final step when

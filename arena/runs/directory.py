@@ -3,10 +3,11 @@
 ``run``, ``run --seeds``, ``compare`` and ``resume`` never destroy a run without being asked:
 
 * no run there (no ``config.toml``): **start** it;
-* the same configuration, finished (``done`` or ``diverged``) at the asked length: **keep**
-  it ("already done, kept");
+* the same configuration, finished (``done`` or ``diverged``) at the asked length (its
+  ``steps``, or a ``work_budget``/``time_budget`` it has spent): **keep** it ("already
+  done, kept");
 * the same configuration but for its length, stopped early (interrupted, or a process that
-  died while ``running``) or shorter than asked, with a checkpoint: **continue** it from
+  died while ``running``) or shorter than asked (more steps, a larger budget), with a checkpoint: **continue** it from
   its newest good checkpoint — so the same command again after Ctrl-C carries on;
 * anything else — another configuration, or a run already longer than asked — is
   **refused** with one line naming the difference, unless ``overwrite`` is given, which
@@ -36,7 +37,7 @@ Action = Literal["start", "keep", "continue"]
 
 #: Fields that do not make a run another run: its length (continued or refused by its own
 #: rule) and where its folder is (however the path is spelled, or after a move).
-NOT_IDENTITY = ("steps", "out")
+NOT_IDENTITY = ("steps", "out", "work_budget", "time_budget")  # how long, not what: a longer run continues
 
 
 _UNSET = object()
@@ -96,7 +97,8 @@ def action_for(config: RunConfig, *, overwrite: bool = False) -> Action:
         raise ConfigError(f"{out} holds a run of another configuration ({'; '.join(changed)}); "
                           "pass --overwrite to replace it, or choose another --out")
     status = summary.get("status")
-    if status == "diverged" or (status == "done" and reached == config.steps):
+    if status == "diverged" or (status == "done" and (reached == config.steps or config.budget_spent(
+            summary.get("work"), summary.get("train_time", 0.0)) is not None)):
         return "keep"
     if has_checkpoint:
         return "continue"

@@ -27,6 +27,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from arena.runs.config import RunConfig
 from arena.runs.stacked import StackedGame, stack_trees, unstack_tree
+from arena.runs.work import WorkCounter
 from diffgames.errors import ConfigError
 from games.base import Game, JointParams
 from solvers.base import Solver
@@ -63,21 +64,31 @@ class SeedEngine:
         self.state = solver.init(game, self.params)
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.compiled = None
+        # the solver sees the game through a counter of loss-gradient evaluations; a compiled
+        # step cannot run Python hooks, so its work is not counted (None)
+        self.counter: WorkCounter | None = WorkCounter(game)
         if config.compile:
             from solvers.compiled import compile_step
 
-            self.compiled = compile_step(solver, game)
+            self.compiled, self.counter = compile_step(solver, game), None
 
     def load(self, checkpoints: list[dict[str, Any]]) -> None:
         (ckpt,) = checkpoints
         self.params, self.state = ckpt["params"], ckpt["solver_state"]
         self.generator.set_state(ckpt["rng"]["data"].cpu())  # generator states live on the CPU
+        self.counter = _restored_counter(self.counter, ckpt)
+
+    def work(self, i: int) -> dict[str, int] | None:
+        """Seed ``i``'s loss-gradient evaluations per player since step 0 (:mod:`arena.runs.work`),
+        or ``None`` where they are not counted (a compiled step, a checkpoint without them)."""
+        return None if self.counter is None else dict(self.counter.counts)
 
     def seed_params(self, i: int) -> JointParams:
         return self.params
 
     def checkpoint_payload(self, i: int) -> dict[str, Any]:
-        return {"params": self.params, "solver_state": self.state, "rng": {"data": self.generator.get_state()}}
+        return {"params": self.params, "solver_state": self.state, "rng": {"data": self.generator.get_state()},
+                **({} if self.counter is None else {"work": dict(self.counter.counts)})}
 
     def advance(self) -> list[str | None]:
         """One step. Returns ``[None]``, or ``[player]`` when that player's loss or
@@ -86,7 +97,7 @@ class SeedEngine:
         if self.compiled is not None:
             new_params, new_state, info = self.compiled(self.params, self.state, batch)
         else:
-            new_params, new_state, info = self.solver.step(self.game, self.params, self.state, batch)
+            new_params, new_state, info = self.solver.step(self.game if self.counter is None else self.counter, self.params, self.state, batch)
         bad = nonfinite_player(info["losses"], new_params)
         if bad is None:
             self.params, self.state = new_params, new_state
@@ -109,6 +120,8 @@ class StackedEngine:
         check_vectorizable(game, solver, configs)
         self.game, self.solver, self.device, self.n = game, solver, device, len(configs)
         self.stacked = StackedGame(game, self.n, record=True)
+        # one backward pass through the stacked loss is one gradient evaluation of every seed
+        self.counter: WorkCounter | None = WorkCounter(self.stacked)
         first = configs[0]
         self.params = stack_trees([game.init_params(c.seed, device, first.torch_dtype) for c in configs])
         self.state = solver.init(self.stacked, self.params)
@@ -120,18 +133,23 @@ class StackedEngine:
         self.state = _restack([c["solver_state"] for c in checkpoints], self.mask)
         for generator, c in zip(self.generators, checkpoints):
             generator.set_state(c["rng"]["data"].cpu())  # generator states live on the CPU
+        self.counter = _restored_counter(self.counter, checkpoints[0])
+
+    def work(self, i: int) -> dict[str, int] | None:
+        return None if self.counter is None else dict(self.counter.counts)
 
     def seed_params(self, i: int) -> JointParams:
         return unstack_tree(self.params, i)
 
     def checkpoint_payload(self, i: int) -> dict[str, Any]:
         return {"params": self.seed_params(i), "solver_state": unstack_tree(self.state, i, self.mask),
-                "rng": {"data": self.generators[i].get_state()}}
+                "rng": {"data": self.generators[i].get_state()},
+                **({} if self.counter is None else {"work": dict(self.counter.counts)})}
 
     def advance(self) -> list[str | None]:
         batch = stack_trees([self.game.sample(g, self.device) for g in self.generators])
         self.stacked.recorded.clear()
-        new_params, new_state, _ = self.solver.step(self.stacked, self.params, self.state, batch)
+        new_params, new_state, _ = self.solver.step(self.stacked if self.counter is None else self.counter, self.params, self.state, batch)
         ok = _per_seed_finite(new_params, self.n)
         for record in self.stacked.recorded:
             ok &= _per_seed_finite(record, self.n)
@@ -156,6 +174,14 @@ class StackedEngine:
 
     def summary_extra(self) -> dict[str, Any]:
         return {}
+
+
+def _restored_counter(counter: WorkCounter | None, ckpt: dict[str, Any]) -> WorkCounter | None:
+    """The counter continued from a checkpoint's counts; ``None`` when the checkpoint has
+    none (written before work was counted): the count would start wrong, so it stops."""
+    if counter is None or not isinstance(ckpt.get("work"), dict):
+        return None
+    return WorkCounter(counter.game, ckpt["work"])
 
 
 #: Config fields that may differ between the seeds of one stacked run.

@@ -188,6 +188,7 @@ class _Run:
         if ckpts is not None:
             self.engine.load(ckpts)
             self.step, self.train_time, wall_time = ckpts[0]["step"], ckpts[0]["train_time"], ckpts[0]["wall_time"]
+        check_budgets(self)
         for r in self.recorders:
             r.start(None if ckpts is None else self.step)
         self.started = time.perf_counter() - wall_time
@@ -218,15 +219,40 @@ class _Run:
         r.snapshot(self.step, params)
         if evaluate_now:
             row = {"step": self.step, "wall_time": self.wall_time(), "train_time": self.train_time,
-                   **evaluate(self.game, params, r.config, self.step, self.device)}
+                   **self.work_columns(i), **evaluate(self.game, params, r.config, self.step, self.device)}
             row.update({k: float(v) for k, v in self.game.history_metrics([*r.rows, row]).items()})
             r.log(row)
         if checkpoint_now:
             r.checkpoint(self.step, self.engine.checkpoint_payload(i), self.train_time, self.wall_time())
 
+    def work_columns(self, i: int) -> dict[str, int]:
+        """``work`` (every player's loss-gradient evaluations since step 0) and
+        ``work_<player>``; empty where the engine does not count them."""
+        work = self.engine.work(i)
+        if work is None:
+            return {}
+        return {"work": sum(work.values()), **{f"work_{p}": n for p, n in work.items()}}
+
+    def budget_spent(self, i: int) -> str | None:
+        """The budget of seed ``i`` that its work or training time has reached, if any."""
+        return self.recorders[i].config.budget_spent(self.work_columns(i).get("work"), self.train_time)
+
+    def stop_on_budget(self) -> None:
+        """Finish (status ``done``) every active seed whose budget is spent, evaluated and
+        checkpointed at this step."""
+        for i in self.active():
+            spent = self.budget_spent(i)
+            if spent is not None:
+                r = self.recorders[i]
+                evaluated = bool(r.rows) and r.rows[-1]["step"] == self.step
+                # advance() wrote this step's checkpoint when one was due; otherwise write it now
+                written = r.checkpoint_due(self.step, r.evaluated_at(self.step))
+                self.record(i, evaluate_now=not evaluated, checkpoint_now=not written)
+                self.finish(i, "done", stopped_by=spent)
+
     def finish(self, i: int, status: str, **more: Any) -> None:
         self.recorders[i].finish(status, self.step, self.train_time, self.wall_time(),
-                                 **self.engine.summary_extra(), **more)
+                                 **self.work_columns(i), **self.engine.summary_extra(), **more)
 
     def interrupted(self, signum: int) -> Interrupted:
         """Checkpoint and close every active seed; the exception that says how to continue."""
@@ -265,8 +291,10 @@ def _run_loop(configs: list[RunConfig], stacked: bool, quiet: bool, resume_from_
                     # the evaluation at the checkpoint's step was lost (a line cut by a kill): it
                     # draws from its own generator, so evaluating again gives the same row
                     run.record(i, evaluate_now=True, checkpoint_now=False)
+            run.stop_on_budget()  # a continued run whose budget was already spent
             while run.step < run.steps and run.active():
                 run.advance()
+                run.stop_on_budget()
                 _show_progress(bar, run)
                 if caught:
                     raise run.interrupted(caught[0])
@@ -283,6 +311,27 @@ def _run_loop(configs: list[RunConfig], stacked: bool, quiet: bool, resume_from_
     for i in run.active():
         run.finish(i, "done")
     return [r.summary for r in run.recorders]
+
+
+def extend_budgets(config: RunConfig, budgets: dict[str, Any]) -> None:
+    """``config`` with the budgets given (``work_budget``, ``time_budget``; ``None``: keep)."""
+    unknown = sorted(set(budgets) - {"work_budget", "time_budget"})
+    if unknown:
+        raise TypeError(f"unknown keyword arguments {unknown}")
+    for name, value in budgets.items():
+        if value is not None:
+            setattr(config, name, value)
+    config.__post_init__()  # validates the new values
+
+
+def check_budgets(run: _Run) -> None:
+    """Refuse a work budget where work is not counted, in one line."""
+    config = run.recorders[0].config
+    if config.work_budget is not None and run.engine.work(0) is None:
+        why = ("a compiled step (--compile) runs no Python hooks" if config.compile else
+               "its checkpoint was written by a diffgames that did not count work")
+        raise ConfigError(f"{config.out}: --work-budget needs the run's loss-gradient evaluations, which are not "
+                          f"counted here ({why}); use --time-budget, or start the run afresh without --compile")
 
 
 def _show_progress(bar: Any, run: _Run) -> None:
@@ -351,10 +400,12 @@ def set_torch_threads(threads: int | None, recorded_in: Path | None = None) -> s
 
 
 def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None,
-           threads: int | None = None) -> dict[str, Any]:
+           threads: int | None = None, **budgets: Any) -> dict[str, Any]:
     """Continue the run in ``run_dir`` from its newest good checkpoint (optionally to a new
     ``steps``), with ``threads`` torch threads — by default the number the run recorded, so
-    that the continuation is bit-identical to an uninterrupted run on the same machine."""
+    that the continuation is bit-identical to an uninterrupted run on the same machine.
+    ``work_budget=`` / ``time_budget=`` give it a new budget (a run stopped by its budget
+    continues to the larger one)."""
     run_dir = Path(run_dir)
     with run_lock(run_dir):
         config = RunConfig(**_saved_config(run_dir))  # a damaged config.toml: the checkpoint's record
@@ -364,4 +415,5 @@ def resume(run_dir: Path, *, quiet: bool = False, steps: int | None = None,
         config.out = str(run_dir)
         if steps is not None:
             config.steps = steps
+        extend_budgets(config, budgets)
         return train(config, quiet=quiet, resume_from_checkpoint=True)

@@ -1,7 +1,8 @@
 """What one seed's run leaves on disk, written in one place for every step engine.
 
 A run directory holds ``config.toml``, ``metrics.jsonl`` (one JSON object per evaluation:
-``step``, ``wall_time``, ``train_time``, ``loss_<player>`` and every game metric),
+``step``, ``wall_time``, ``train_time``, ``work`` and ``work_<player>`` (loss-gradient
+evaluations since step 0, :mod:`arena.runs.work`), ``loss_<player>`` and every game metric),
 ``checkpoints/``, ``snapshots/`` (parameters at ``snapshot_steps``, for sample figures),
 ``summary.json`` and, with ``tensorboard``, ``tensorboard/``. :class:`SeedRecorder` writes
 all of them; the run loop (:func:`arena.runs.loop.run_loop`) tells it when.
@@ -23,8 +24,18 @@ from games.base import JointParams
 
 __all__ = ["SeedRecorder", "read_metrics", "read_summary", "write_json", "load_snapshot", "BOOKKEEPING_COLUMNS"]
 
-#: The columns of ``metrics.jsonl`` that say when an evaluation was made, not what it found.
-BOOKKEEPING_COLUMNS = frozenset({"step", "wall_time", "train_time"})
+class _Bookkeeping:
+    """``column in BOOKKEEPING_COLUMNS``: whether a column of ``metrics.jsonl`` says when an
+    evaluation was made (its step, clocks and work: ``work`` and ``work_<player>``), not what
+    it found."""
+
+    NAMES = frozenset({"step", "wall_time", "train_time", "work"})
+
+    def __contains__(self, column: object) -> bool:
+        return column in self.NAMES or (isinstance(column, str) and column.startswith("work_"))
+
+
+BOOKKEEPING_COLUMNS = _Bookkeeping()
 
 
 #: Set to 1 to skip damaged lines of ``metrics.jsonl`` (with a warning) instead of stopping.

@@ -15,7 +15,7 @@ from typing import Any
 
 from arena.runs.config import RunConfig, run_dirs_below
 from arena.runs.recorder import read_summary
-from arena.runs.loop import run_loop
+from arena.runs.loop import extend_budgets, run_loop
 from arena.runs.directory import action_for
 from arena.runs.lock import run_lock
 from arena.runs.stacked import StackedGame, stack_trees, unstack_tree
@@ -59,7 +59,8 @@ def train_vectorized_or_continue(configs: list[RunConfig], *, quiet: bool = Fals
         return [summaries[i] for i in range(len(configs))]
 
 
-def resume_vectorized(root: Path, *, quiet: bool = False, steps: int | None = None) -> list[dict[str, Any]]:
+def resume_vectorized(root: Path, *, quiet: bool = False, steps: int | None = None,
+                      **budgets: Any) -> list[dict[str, Any]]:
     """Continue the seeds in the run directories below ``root`` (``root/seed<k>``, made by
     ``diffgames run --seeds … --vectorize``) together, from their newest checkpoints
     (optionally to a new ``steps``), from the newest step they all share. A seed that
@@ -77,6 +78,7 @@ def resume_vectorized(root: Path, *, quiet: bool = False, steps: int | None = No
             config.out = str(d)
             if steps is not None:
                 config.steps = steps
+            extend_budgets(config, budgets)
             configs.append(config)
         done = iter(train_vectorized(configs, quiet=quiet, resume_from_checkpoint=True) if configs else [])
         return [kept[i] if i in kept else next(done) for i in range(len(dirs))]
