@@ -6,7 +6,7 @@ from typing import Any
 from diffgames.errors import ConfigError
 from diffgames.registry import parse_option_value
 
-__all__ = ["parse_seeds", "parse_kv", "parse_criterion", "is_number"]
+__all__ = ["parse_seeds", "parse_kv", "parse_criterion", "is_number", "parse_duration"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -58,3 +58,25 @@ def is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str | int | float, what: str = "a duration") -> float:
+    """Seconds from ``"90s"``, ``"10m"``, ``"1.5h"`` or a plain number of seconds.
+
+    >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration(90)
+    (600.0, 5400.0, 90.0)
+    """
+    text = str(value).strip().lower()
+    scale = _UNITS.get(text[-1:], None)
+    number = text[:-1] if scale is not None else text
+    try:
+        seconds = float(number) * (1.0 if scale is None else scale)
+    except ValueError:
+        seconds = float("nan")
+    if isinstance(value, bool) or not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{what} must be a positive duration such as 90s, 10m, 1.5h or a number of seconds; "
+                          f"got {value!r}")
+    return seconds

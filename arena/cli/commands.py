@@ -5,13 +5,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import games
 import solvers
 from arena.comparisons.cases import Case, bundled_cases, case_description, find_case, load_case
-from arena.parsing import parse_criterion, parse_kv, parse_seeds
+from arena.parsing import parse_criterion, parse_duration, parse_kv, parse_seeds
 from arena.comparisons.compare import aggregate, compare, load_runs, seeds_note, verify
-from arena.runs.config import RunConfig, run_dirs_below
+from arena.runs.config import MAX_STEPS, RunConfig, run_dirs_below
 from arena.reports.occupancy import plot_occupancy
 from arena.reports.plots import plot_comparison, plot_run, plot_samples, plot_sweep, sweep_figure_name
 from arena.runs.recorder import BOOKKEEPING_COLUMNS
@@ -88,7 +89,13 @@ def _finish_run(config: RunConfig, summary: dict) -> None:
     final = summary.get("final_metrics", {})
     shown = "  ".join(f"{k}={number(v)}" for k, v in final.items() if k not in BOOKKEEPING_COLUMNS)
     speed = f", {summary['time_per_step_ms']:.2f} ms/step" if summary["final_step"] else " (nothing to train)"
-    print(f"done: {config.label} seed{config.seed}, {summary['final_step']} steps{speed}\n  final: {shown}\n"
+    work = f", {summary['work']:,} loss-gradient evaluations" if "work" in summary else ""
+    budget = ""
+    if summary.get("stopped_by") == "work_budget":
+        budget = f" (its work budget, {config.work_budget:,}, is spent)"
+    elif summary.get("stopped_by") == "time_budget":
+        budget = f" (its time budget, {config.time_budget:g} s of training, is spent)"
+    print(f"done: {config.label} seed{config.seed}, {summary['final_step']} steps{speed}{work}{budget}\n  final: {shown}\n"
           f"  results: {out}/metrics.jsonl, {out}/metrics.png" + (f", {samples}" if samples else ""))
 
 
@@ -112,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = RunConfig(
         game=args.game, solver=args.solver, game_options=game_options,
         solver_options=solver_options, optimizers=optimizers,
-        steps=1000 if args.steps is None else args.steps,
+        steps=(1000 if _budgets(args) == {} else MAX_STEPS) if args.steps is None else args.steps, **_budgets(args),
         eval_every=100 if args.eval_every is None else args.eval_every,
         checkpoint_every=0 if args.checkpoint_every is None else args.checkpoint_every, seed=seed, device=args.device or "cpu",
         dtype=args.dtype or "float32", out=args.out or f"runs/{_folder_name(args.game, args.solver)}/seed{seed}",
@@ -140,7 +147,7 @@ def _run_case(args: argparse.Namespace) -> int:
     case = load_case(find_case(args.case))
     overrides = {"steps": args.steps, "eval_every": args.eval_every, "checkpoint_every": args.checkpoint_every,
                  "device": args.device, "dtype": args.dtype, "tensorboard": args.tensorboard or None,
-                 "compile": args.compile or None}
+                 "compile": args.compile or None, **_budgets(args)}
     labels = [args.solver] if args.solver else case.labels()
     seeds = [args.seed] if args.seed is not None else (parse_seeds(args.seeds) if args.seeds else case.seeds)
     root = Path(args.out or f"runs/{case.name}")
@@ -207,7 +214,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     seed_dirs = run_dirs_below(run_dir)
     if (run_dir / "config.toml").is_file() or not seed_dirs:
-        summary = resume(run_dir, quiet=args.quiet, steps=args.steps, threads=args.threads)
+        summary = resume(run_dir, quiet=args.quiet, steps=args.steps, threads=args.threads, **_budgets(args))
         _finish_run(RunConfig.load(run_dir / "config.toml"), summary)
         return 0
     # the seeds of `diffgames run --seeds A-B [--vectorize]`: continue them all, together
@@ -219,12 +226,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
         note = set_torch_threads(args.threads, recorded_in=seed_dirs[0])  # as the seeds were started
         if note:
             print(note)
-        summaries = resume_vectorized(run_dir, quiet=args.quiet, steps=args.steps)
+        summaries = resume_vectorized(run_dir, quiet=args.quiet, steps=args.steps, **_budgets(args))
     else:
         summaries = []
         for d in seed_dirs:
             try:
-                summaries.append(resume(d, quiet=args.quiet, steps=args.steps, threads=args.threads))
+                summaries.append(resume(d, quiet=args.quiet, steps=args.steps, threads=args.threads, **_budgets(args)))
             except DivergenceError as exc:
                 print(f"{d.name}: {exc}")
                 summaries.append({"status": "diverged"})
@@ -294,12 +301,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds else None
     out = Path(args.out or f"runs/{case.name}")
     overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device,
-                 "compile": args.compile or None}
+                 "compile": args.compile or None, **_budgets(args)}
     executor = _executor_options(args)
     if args.settings:
         executor["settings"] = [s.strip() for s in args.settings.split(";") if s.strip()]
     return _compare_and_report(case, out, labels, seeds, args.jobs, args.quiet, overrides, args.vectorize,
                                args.threads, overwrite=args.overwrite, executor=executor)
+
+
+def _budgets(args: argparse.Namespace) -> dict[str, Any]:
+    """``--work-budget`` and ``--time-budget`` as config fields (only those given)."""
+    budgets: dict[str, Any] = {}
+    if getattr(args, "work_budget", None) is not None:
+        if args.work_budget < 1:
+            raise ConfigError(f"--work-budget must be a positive number of loss-gradient evaluations, got {args.work_budget}")
+        budgets["work_budget"] = args.work_budget
+    if getattr(args, "time_budget", None) is not None:
+        budgets["time_budget"] = parse_duration(args.time_budget, "--time-budget")
+    return budgets
 
 
 def _executor_options(args: argparse.Namespace) -> dict:

@@ -60,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+BUDGET_HELP = ("stop each run at the first step whose loss-gradient evaluations (all players, counted by the "
+               "engine) reach N; --steps stays the most steps a run may take (for `run` without a case: no limit)", "stop each run at "
+               "the first step whose training time reaches T (90s, 10m, 1.5h); not reproducible bit for bit")
+
+
+def _add_budgets(parser) -> None:
+    parser.add_argument("--work-budget", type=int, metavar="N", help=BUDGET_HELP[0])
+    parser.add_argument("--time-budget", metavar="T", help=BUDGET_HELP[1])
+
+
 def _add_run(sub) -> None:
     run = sub.add_parser("run", help="run one solver on one game (or a case)", epilog=EXAMPLES["run"], formatter_class=_FORMAT)
     run.add_argument("case", nargs="?", help="a case file or bundled case name (instead of --game/--solver)")
@@ -74,6 +84,7 @@ def _add_run(sub) -> None:
     run.add_argument("--steps", type=int, help="number of steps (default 1000, or the case's); a step is one "
                      "solver step: every player updates once, except with the unrolled solver's "
                      "schedule=alternating, where one side updates per step")
+    _add_budgets(run)
     run.add_argument("--eval-every", type=int, help="evaluate every M steps (default 100, or the case's)")
     run.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (default: at evaluations)")
     run.add_argument("--seed", type=int, help="seed (default 0, or all of the case's)")
@@ -98,6 +109,9 @@ def _add_resume_and_compare(sub) -> None:
     resume = sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint", epilog=EXAMPLES["resume"], formatter_class=_FORMAT)
     resume.add_argument("run_dir")
     resume.add_argument("--steps", type=int, help="continue to this many steps instead of the configured number")
+    resume.add_argument("--work-budget", type=int, metavar="N", help="continue to this work budget (a larger one "
+                        "than the run stopped at)")
+    resume.add_argument("--time-budget", metavar="T", help="continue to this training-time budget (90s, 10m, 1.5h)")
     resume.add_argument("--threads", type=int, help="torch threads; default: the number the run was started with "
                         "(another number changes floating-point reductions, so the continued numbers)")
     resume.add_argument("--quiet", action="store_true")
@@ -110,6 +124,7 @@ def _add_resume_and_compare(sub) -> None:
     compare.add_argument("--threads", type=int, help="torch threads per process (default: cores // jobs); "
                          "use 1 when other work shares the machine")
     compare.add_argument("--steps", type=int, help="override the case's step count (a shorter run)")
+    _add_budgets(compare)
     compare.add_argument("--eval-every", type=int, help="override the case's evaluation interval")
     compare.add_argument("--device", default=None)
     compare.add_argument("--vectorize", action="store_true", help="run each solver's seeds as one batched computation")

@@ -155,7 +155,8 @@ def show_case(path: Path) -> str:
     for s in case.solvers:
         extra = ", ".join(f"{k}={v!r}" for k, v in s.options.items())
         lines.append(f"  {s.label}: {s.name}" + (f" ({extra})" if extra else "")
-                     + (f", optimizers {s.optimizers}" if s.optimizers else ""))
+                     + (f", optimizers {s.optimizers}" if s.optimizers else "")
+                     + (f"; its run: {s.run}" if s.run else ""))
     lines += _sweep_lines(case)
     lines.append(f"claims ({len(case.claims)}):" if case.claims else "claims: none")
     lines += [f"  {claim}" for claim in case.claims]

@@ -5,8 +5,10 @@ Schema (see ``docs/cases.md``)::
     name, description                       strings
     [reference]  paper, figure, claim       strings (what the case reproduces)
     [game]       name, options = {...}      a registered game and its options
-    [run]        steps, eval_every, checkpoint_every, snapshot_steps, seeds, device, dtype
-    [[solvers]]  label, name, options = {...}, optimizers = {player = {name, lr, ...}}
+    [run]        steps, eval_every, checkpoint_every, snapshot_steps, seeds, device, dtype,
+                 work_budget (loss-gradient evaluations), time_budget ("10m", or seconds)
+    [[solvers]]  label, name, options = {...}, optimizers = {player = {name, lr, ...}},
+                 run = {...} (this solver's [run] values: e.g. more steps, a budget)
     [[claims]]   solver, metric, op, value, step ("final" or an int) or at_work (an int) or
                  at_time ("10m", "1.5h", "90s" or seconds of training), share, description,
                  settings (share of a sweep's settings), than (another solver label)
@@ -34,6 +36,7 @@ import games
 import solvers
 from arena.comparisons.at_compute import At, at_time, at_work
 from arena.runs.config import DTYPES, RunConfig
+from arena.parsing import parse_duration
 from arena.comparisons.sweep import Setting, SweepAxis, apply_to_optimizers, grid, parse_sweep, solver_accepts
 from diffgames.errors import ConfigError, DiffgamesError
 from diffgames.registry import absolute_location, check_options, suggest
@@ -48,8 +51,10 @@ _TOP = {"name": str, "description": str, "reference": dict, "game": dict, "run":
 _REFERENCE = {"paper": str, "figure": str, "claim": str, "code": str, "notes": str}
 _GAME = {"name": str, "options": dict}
 _RUN = {"steps": int, "eval_every": int, "checkpoint_every": int, "snapshot_steps": list,
-        "seeds": list, "device": str, "dtype": str}
-_SOLVER = {"label": str, "name": str, "options": dict, "optimizers": dict}
+        "seeds": list, "device": str, "dtype": str, "work_budget": int, "time_budget": (str, int, float)}
+#: what one solver may set for itself in its ``run`` table (e.g. a longer run, a budget)
+_SOLVER_RUN = {k: v for k, v in _RUN.items() if k != "seeds"}
+_SOLVER = {"label": str, "name": str, "options": dict, "optimizers": dict, "run": dict}
 _CLAIM = {"solver": str, "metric": str, "op": str, "value": (int, float), "step": (str, int),
           "at_work": (int, float, str), "at_time": (str, int, float),
           "share": (int, float), "settings": (int, float), "than": str, "description": str}
@@ -61,6 +66,7 @@ class SolverEntry:
     name: str
     options: dict[str, Any] = field(default_factory=dict)
     optimizers: dict[str, Any] | None = None
+    run: dict[str, Any] = field(default_factory=dict)  # this solver's [run] values (steps, a budget)
 
 
 @dataclass
@@ -163,7 +169,10 @@ class Case:
         """The configuration of solver ``label`` with ``seed`` (in ``setting`` of the sweep)."""
         entry = self.solver(label)
         settings = {k: v for k, v in self.run.items() if k != "seeds"}
+        settings.update(entry.run)
         settings.update({k: v for k, v in overrides.items() if v is not None})
+        if "time_budget" in settings:
+            settings["time_budget"] = parse_duration(settings["time_budget"], "time_budget")
         game_options, solver_options, optimizers = dict(self.game_options), dict(entry.options), entry.optimizers
         if setting is not None:
             game_options.update(setting.of("game"))
@@ -292,6 +301,15 @@ def _check_run(run: dict, where: str) -> None:
         raise ConfigError(f"{where}: [run].seeds must be a non-empty list of integers ≥ 0, got {seeds!r}")
     if "dtype" in run and run["dtype"] not in DTYPES:
         raise ConfigError(f"{where}: [run].dtype must be one of {sorted(DTYPES)}, got {run['dtype']!r}")
+    _check_budgets(run, f"{where}: [run]")
+
+
+def _check_budgets(run: dict, where: str) -> None:
+    if "work_budget" in run and run["work_budget"] < 1:
+        raise ConfigError(f"{where}.work_budget must be a positive number of loss-gradient evaluations, "
+                          f"got {run['work_budget']}")
+    if "time_budget" in run:
+        parse_duration(run["time_budget"], f"{where}.time_budget")
 
 
 def _solver_entries(raws: list, game: games.Game, where: str) -> list[SolverEntry]:
@@ -302,8 +320,10 @@ def _solver_entries(raws: list, game: games.Game, where: str) -> list[SolverEntr
     for i, raw in enumerate(raws):
         at = f"{where}: [[solvers]] #{i + 1}"
         _check_table(raw, _SOLVER, at, required=("name",))
+        _check_table(raw.get("run", {}), _SOLVER_RUN, f"{at}.run")
+        _check_budgets(raw.get("run", {}), f"{at}.run")
         entry = SolverEntry(label=raw.get("label", raw["name"]), name=absolute_location(raw["name"], Path(where).parent),
-                            options=raw.get("options", {}), optimizers=raw.get("optimizers"))
+                            options=raw.get("options", {}), optimizers=raw.get("optimizers"), run=raw.get("run", {}))
         try:
             solver = solvers.make(entry.name, optimizers=entry.optimizers, **entry.options)
             solver.optimizers(game)
@@ -317,7 +337,7 @@ def _solver_entries(raws: list, game: games.Game, where: str) -> list[SolverEntr
 
 def _claims(raws: list, labels: list[str], game: games.Game, game_name: str, where: str) -> list[Claim]:
     """The ``[[claims]]``, each naming a solver label and a metric the game logs."""
-    metrics = ["wall_time", "train_time", *game.metric_names(), *(f"loss_{p}" for p in game.player_names)]
+    metrics = ["wall_time", "train_time", "work", *game.metric_names(), *(f"loss_{p}" for p in game.player_names)]
     claims = []
     for i, raw in enumerate(raws):
         at = f"{where}: [[claims]] #{i + 1}"
