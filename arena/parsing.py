@@ -1,4 +1,4 @@
-"""Parsing of command-line values shared by the CLI's commands: seed lists and ``k=v`` options."""
+"""Parsing of command-line values shared by the CLI's commands: seed lists, ``k=v`` options, criteria and durations."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 from diffgames.errors import ConfigError
 from diffgames.registry import parse_option_value
 
-__all__ = ["parse_seeds", "parse_kv", "parse_criterion", "is_number", "parse_duration"]
+__all__ = ["parse_seeds", "parse_kv", "parse_criterion", "is_number", "parse_duration", "UNIT_SECONDS"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -60,7 +60,7 @@ def is_number(text: str) -> bool:
     return True
 
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(value: str | int | float, what: str = "a duration") -> float:
@@ -70,7 +70,7 @@ def parse_duration(value: str | int | float, what: str = "a duration") -> float:
     (600.0, 5400.0, 90.0)
     """
     text = str(value).strip().lower()
-    scale = _UNITS.get(text[-1:], None)
+    scale = UNIT_SECONDS.get(text[-1:], None)
     number = text[:-1] if scale is not None else text
     try:
         seconds = float(number) * (1.0 if scale is None else scale)

@@ -22,14 +22,14 @@ evaluations.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arena.parsing import UNIT_SECONDS, parse_duration
 from diffgames.errors import ConfigError
 
-__all__ = ["At", "Reading", "NotRecorded", "parse_duration", "parse_work", "at_work", "at_time", "read_at",
+__all__ = ["At", "Reading", "NotRecorded", "parse_time", "parse_work", "at_work", "at_time", "read_at",
            "require_column", "X_AXES", "CLOCKS"]
 
 #: ``--clock`` values and the column of ``metrics.jsonl`` each reads.
@@ -38,24 +38,16 @@ CLOCKS = {"train": "train_time", "wall": "wall_time"}
 #: (``None``: the solver's step label).
 X_AXES: dict[str, tuple[str, str | None]] = {"step": ("step", None), "work": ("work", "loss-gradient evaluations"),
                                              "time": ("train_time", "training time (s)")}
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([-+]?[0-9]+))?\s*([smh]?)\s*")
-
-
-def parse_duration(text: Any, where: str = "--at-time") -> tuple[float, str]:
+def parse_time(text: Any, where: str = "--at-time") -> tuple[float, str]:
     """``"90s"``, ``"10m"``, ``"1.5h"`` or plain seconds (``"600"``, ``600``) → (seconds,
-    how to print it: ``"10m"``, ``"600 s"``). Anything else is one line of ConfigError."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        text = repr(text)
-    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
-    if not match:
-        raise ConfigError(f"{where} expects a time such as 90s, 10m, 1.5h or plain seconds (600), got {text!r}")
-    number, exponent, unit = match.groups()
-    value = float(number + (f"e{exponent}" if exponent else ""))
-    seconds = value * _UNITS[unit or "s"]
-    if not math.isfinite(seconds):
-        raise ConfigError(f"{where} expects a finite time, got {text!r}")
-    return seconds, (f"{value:g}{unit}" if unit else f"{value:g} s")
+    how to print it: ``"10m"``, ``"600 s"``). The seconds come from
+    :func:`arena.parsing.parse_duration`, the one parser of times; anything else is one line
+    of ConfigError."""
+    seconds = parse_duration(text, where)
+    unit = str(text).strip().lower()[-1:]
+    if unit in UNIT_SECONDS:
+        return seconds, f"{seconds / UNIT_SECONDS[unit]:g}{unit}"
+    return seconds, f"{seconds:g} s"
 
 
 def parse_work(text: Any, where: str = "--at-work") -> int:
@@ -130,7 +122,7 @@ def at_time(value: Any, clock: str = "train", where: str = "--at-time") -> At:
     ``"train"``) or of wall time (``"wall"``)."""
     if clock not in CLOCKS:
         raise ConfigError(f"--clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
-    seconds, shown = parse_duration(value, where)
+    seconds, shown = parse_time(value, where)
     return At("time", seconds, CLOCKS[clock], shown)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from arena.cli.main import main
-from arena.comparisons.at_compute import NotRecorded, at_time, at_work, parse_duration, parse_work, read_at
+from arena.comparisons.at_compute import NotRecorded, at_time, at_work, parse_time, parse_work, read_at
 from arena.comparisons.cases import load_case
 from arena.runs.config import RunConfig
 from diffgames.errors import ConfigError
@@ -71,13 +71,13 @@ def write_case(tmp_path: Path, claims: str = "", name: str = "costs.toml") -> Pa
 @pytest.mark.parametrize("text, seconds, shown", [("90s", 90.0, "90s"), ("10m", 600.0, "10m"), ("1.5h", 5400.0, "1.5h"),
                                                   ("600", 600.0, "600 s"), (600, 600.0, "600 s"), ("0.3", 0.3, "0.3 s")])
 def test_durations_parse(text, seconds, shown):
-    assert parse_duration(text) == (pytest.approx(seconds), shown)
+    assert parse_time(text) == (pytest.approx(seconds), shown)
 
 
 @pytest.mark.parametrize("text", ["bad", "10x", "", "-5", "m", "1.5.2h", "inf", True])
 def test_a_bad_duration_is_one_line(text):
     with pytest.raises(ConfigError) as info:
-        parse_duration(text)
+        parse_time(text)
     assert "90s, 10m, 1.5h" in str(info.value) and "\n" not in str(info.value)
 
 
@@ -164,7 +164,7 @@ def test_table_at_time_uses_training_time_or_the_wall_clock(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--at-time", "10x"], "--at-time expects a time such as 90s, 10m, 1.5h"),
+    (["--at-time", "10x"], "--at-time must be a positive duration such as 90s, 10m, 1.5h"),
     (["--at-work", "many"], "--at-work expects a whole number"),
     (["--clock", "wall"], "--clock goes with --at-time"),
 ])
@@ -232,7 +232,7 @@ def test_a_description_says_where_the_claim_is_read(tmp_path):
 @pytest.mark.parametrize("edit, fragment", [
     (("at_work = 180", "at_work = 180\nstep = 10"), "give one of step, at_work or at_time, not step and at_work"),
     (('at_time = "0.9"', 'at_time = "0.9"\nat_work = 5'), "not at_work and at_time"),
-    (('at_time = "0.9"', 'at_time = "bad"'), "[[claims]] #2: at_time expects a time such as 90s, 10m, 1.5h"),
+    (('at_time = "0.9"', 'at_time = "bad"'), "[[claims]] #2: at_time must be a positive duration such as 90s, 10m, 1.5h"),
     (("at_work = 180", "at_work = -3"), "[[claims]] #1: at_work expects a whole number"),
     (("at_work = 180", "at_work = true"), "at_work"),
 ])
