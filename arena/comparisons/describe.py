@@ -132,13 +132,32 @@ def _solver_rows(results: list[Any], configs: list[Any], game: Any) -> list[str]
     return rows
 
 
-def _overridden(used: set[Any], case_value: Any, flag: str) -> str:
-    """`` — `--flag X` overrode the case's Y`` when the runs used another value than the case."""
-    if case_value is None or used == {case_value}:
+def _overridden(used: set[Any], case_values: set[Any] | None, flag: str) -> str:
+    """`` — `--flag X` overrode the case's Y`` when the runs used other values than the case
+    (``case_values``: what the case sets, per solver where its ``run`` tables differ)."""
+    if case_values is None or used == case_values:
         return ""
     shown = ", ".join(str(v) for v in sorted(used, key=str))
-    return f" — `{flag} {shown}` overrode the case's {case_value:,}" if isinstance(case_value, int) else \
-        f" — `{flag} {shown}` overrode the case's {case_value}"
+    values = ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in sorted(case_values, key=str))
+    return f" — `{flag} {shown}` overrode the case's {values}"
+
+
+def _case_values(case: Any, configs: list[Any], key: str, default: Any) -> set[Any] | None:
+    """What the case sets for ``key`` for the solvers these runs used: its ``[run]`` value,
+    or a solver's own ``[solvers.X.run]`` value."""
+    if case is None:
+        return None
+    labels = {c.label for c in configs} & set(case.labels())
+    return {{**case.run, **case.solver(label).run}.get(key, default) for label in labels} or \
+        {case.run.get(key, default)}
+
+
+def _per_solver(configs: list[Any], key: str, fmt: Any = str) -> str:
+    """``30,000`` when every run used one value, else ``30,000 (k10), 400,000 (k0)``."""
+    by_label = {c.label: getattr(c, key) for c in configs}
+    if len(set(by_label.values())) == 1:
+        return fmt(next(iter(by_label.values())))
+    return ", ".join(f"{fmt(v)} ({label})" for label, v in by_label.items())
 
 
 def comparison_header(results: list[Any], case: Any | None) -> str:
@@ -163,20 +182,26 @@ def comparison_header(results: list[Any], case: Any | None) -> str:
     lines.append(f"- **Game:** `{game_name}` — {options_text(first.game_options)}"
                  + ("" if case is None or not case.sweep else " (before the sweep's values)")
                  + f"; players {', '.join(game.player_names)}")
-    run = case.run if case is not None else {}
     defaults = RunConfig(game="", solver="", out="")
     steps, evals = {c.steps for c in configs}, {c.eval_every for c in configs}
-    steps_text = "/".join(f"{s:,}" for s in sorted(steps))
-    lines.append(f"- **Steps:** {steps_text}, evaluated every {'/'.join(map(str, sorted(evals)))}"
-                 + _overridden(steps, run.get("steps", defaults.steps) if case else None, "--steps")
-                 + _overridden(evals, run.get("eval_every", defaults.eval_every) if case else None,
-                               "--eval-every")
+    case_steps = _case_values(case, configs, "steps", defaults.steps)
+    lines.append(f"- **Steps:** {_per_solver(configs, 'steps', lambda v: f'{v:,}')}, evaluated every "
+                 f"{_per_solver(configs, 'eval_every')}"
+                 + _overridden(steps, case_steps, "--steps")
+                 + _overridden(evals, _case_values(case, configs, "eval_every", defaults.eval_every), "--eval-every")
                  + (" (the case's claims were stated for its own length)"
-                    if case is not None and steps != {run.get("steps", defaults.steps)} else ""))
+                    if case_steps is not None and steps != case_steps else ""))
+    budgets = [(key, label) for key, label in (("work_budget", "work"), ("time_budget", "training time"))
+               if any(getattr(c, key) is not None for c in configs)]
+    for key, label in budgets:
+        shown = {c.label: getattr(c, key) for c in configs}
+        lines.append(f"- **Budget of {label}:** " + ", ".join(
+            f"{'none' if v is None else (f'{v:,}' if key == 'work_budget' else f'{v:g} s')} ({name})"
+            for name, v in shown.items()) + " — a run stops at the first step that reaches its budget")
     devices = {(c.device, c.dtype) for c in configs}
     lines.append("- **Device:** " + "; ".join(f"{d}, {t}" for d, t in sorted(devices))
-                 + _overridden({c.device for c in configs}, run.get("device", defaults.device)
-                               if case else None, "--device"))
+                 + _overridden({c.device for c in configs}, _case_values(case, configs, "device", defaults.device),
+                               "--device"))
     seeds = sorted({c.seed for c in configs})
     per_group = {(r.setting, r.label) for r in results}
     n = len(results) // max(1, len(per_group))

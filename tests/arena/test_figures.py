@@ -49,7 +49,7 @@ def test_sweep_curves_one_per_setting(tmp_path, monkeypatch):
     from arena.cli import commands
 
     seen = {}
-    monkeypatch.setattr(commands, "plot_comparison", lambda out, groups, label: seen.update(groups) or [])
+    monkeypatch.setattr(commands, "plot_comparison", lambda out, groups, label, x="step": seen.update(groups) or [])
     rows = [{"step": 0, "m": 1.0}]
     results = [RunResult("sim", s, tmp_path, {"status": "done"}, rows, setting=f"lr={lr}")
                for lr in (0.1, 0.2) for s in (0, 1)]

@@ -188,3 +188,44 @@ def test_the_cli_gives_runs_a_budget_and_continues_them(tmp_path, capsys):
     assert "20 steps" in printed and "its work budget, 50, is spent" in printed
     assert main(["run", *common, "--time-budget", "soon"]) == 2
     assert "--time-budget must be a positive duration" in capsys.readouterr().err
+
+
+EQUAL_WORK_CASE = """
+name = "equal-work"
+description = "K = 3 against K = 0 given its work"
+[game]
+name = "mog"
+options = { hidden = 8, batch_size = 16, eval_samples = 100 }
+[run]
+steps = 10
+eval_every = 5
+seeds = [0]
+[[solvers]]
+label = "k3"
+name = "unrolled"
+options = { unroll_steps = 3, schedule = "alternating" }
+[[solvers]]
+label = "k0-equal-work"
+name = "unrolled"
+options = { unroll_steps = 0, schedule = "alternating" }
+[solvers.run]
+steps = 1000
+work_budget = 25
+"""
+
+
+def test_a_case_gives_one_solver_the_others_work_and_says_so(tmp_path, capsys):
+    from arena.cli.main import main
+
+    case, out = tmp_path / "equal-work.toml", tmp_path / "runs"
+    case.write_text(EQUAL_WORK_CASE)
+    assert main(["compare", str(case), "--out", str(out), "--quiet"]) == 0
+    k3 = json.loads((out / "k3" / "seed0" / "summary.json").read_text())
+    k0 = json.loads((out / "k0-equal-work" / "seed0" / "summary.json").read_text())
+    # K = 3 alternating: 1 + 4 evaluations per pair of steps → 25 after 10 steps; K = 0: 1 per step
+    assert (k3["work"], k0["work"]) == (25, 25)
+    header = (out / "comparison.md").read_text().split("## Final metrics")[0]
+    assert "1,000 (k0-equal-work)" in header and "10 (k3)" in header
+    assert "Budget of work:** none (k3), 25 (k0-equal-work)" in header or \
+        "Budget of work:** 25 (k0-equal-work), none (k3)" in header
+    assert "overrode" not in header

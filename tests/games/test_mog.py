@@ -362,7 +362,7 @@ def test_case_files_are_consistent(name, steps, labels):
             assert claim["than"] in labels and "share" not in claim
         else:
             assert 0 < claim["share"] <= 1
-        assert claim["description"].startswith(("strict:", "lenient:", "rotation:"))
+        assert claim["description"].startswith(("strict:", "lenient:", "rotation:", "quality:"))
     # the strict count leads
     assert case["claims"][0]["metric"] == "modes_covered_1pct"
 
