@@ -260,6 +260,20 @@ def _plot_final(path: Path, game: Any, rows: dict[str, Path], seed: int, device:
     return path
 
 
+def sweep_color_limits(grids: list[np.ndarray], share: bool) -> tuple[float | None, float | None]:
+    """One colour scale for every panel of a sweep's heat map, so that a colour means the same
+    value in each solver's panel: ``(0, 1)`` for shares of seeds, else the range of all cells.
+
+    >>> sweep_color_limits([np.array([[0.0, 0.5]]), np.array([[0.25, 2.0]])], share=False)
+    (0.0, 2.0)
+    """
+    if share:
+        return 0.0, 1.0
+    cells = np.concatenate([g.ravel() for g in grids]) if grids else np.array([])
+    cells = cells[np.isfinite(cells)]
+    return (float(cells.min()), float(cells.max())) if cells.size else (None, None)
+
+
 def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str, float] | None = None) -> Path | None:
     """Heat map of a sweep: one panel per solver, one cell per setting.
 
@@ -292,7 +306,8 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
     width = max(0.95 * len(cols), 0.075 * max(len(label) for label in labels) + 0.3, 2.0)
     fig, axes = plt.subplots(1, len(labels), figsize=(1.0 + width * len(labels) + 1.2,
                                                        1.4 + 0.42 * len(rows)), squeeze=False)
-    for ax, label in zip(axes[0], labels):
+    grids = {}
+    for label in labels:
         grid = np.full((len(rows), len(cols)), np.nan)
         for i, rk in enumerate(rows):
             for j, ck in enumerate(cols):
@@ -306,8 +321,11 @@ def plot_sweep(path: Path, results: list[Any], metric: str, criterion: tuple[str
                 else:
                     finite = [v for v in finals if v is not None and math.isfinite(v)]
                     grid[i, j] = np.mean(finite) if finite else np.nan
-        image = ax.imshow(grid, cmap="RdYlGn" if criterion else "viridis", aspect="auto",
-                          vmin=0 if criterion else None, vmax=1 if criterion else None)
+        grids[label] = grid
+    vmin, vmax = sweep_color_limits(list(grids.values()), criterion is not None)
+    for ax, label in zip(axes[0], labels):
+        grid = grids[label]
+        image = ax.imshow(grid, cmap="RdYlGn" if criterion else "viridis", aspect="auto", vmin=vmin, vmax=vmax)
         for (i, j), v in np.ndenumerate(grid):
             ax.text(j, i, "–" if np.isnan(v) else f"{v:.2g}", ha="center", va="center", fontsize=7)
         ax.set_xticks(range(len(cols)), [",".join(f"{k}={v}" for k, v in zip(col_keys, c)) for c in cols],

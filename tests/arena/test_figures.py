@@ -72,3 +72,21 @@ def test_heat_map_panel_titles_do_not_overlap(tmp_path, figures):
     renderer = canvas.get_renderer()
     boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
     assert len(boxes) == 2 and boxes[0].x1 < boxes[1].x0
+
+
+def test_a_heat_map_of_means_gives_every_panel_one_colour_scale(tmp_path, figures):
+    # one solver's means are ten times the other's: each panel's own scale would paint both
+    # panels' highest cell the same colour
+    results = [RunResult(label, 0, tmp_path, {"status": "done"}, [{"step": 0, "m": scale * lr}], setting=f"lr={lr}")
+               for label, scale in (("small", 1.0), ("large", 10.0)) for lr in (0.1, 0.2)]
+    assert plot_sweep(tmp_path / "sweep.png", results, "m") is not None
+    images = [ax.images[0] for ax in figures[-1].axes if ax.images]
+    assert len(images) == 2
+    assert [image.get_clim() for image in images] == [pytest.approx((0.1, 2.0))] * 2
+
+
+def test_shares_of_seeds_are_coloured_on_zero_to_one():
+    import numpy as np
+
+    assert plots.sweep_color_limits([np.array([[0.5, np.nan]])], share=True) == (0.0, 1.0)
+    assert plots.sweep_color_limits([np.array([[np.nan]])], share=False) == (None, None)
