@@ -604,6 +604,15 @@ def _share_text(found: dict[str, Any]) -> str:
             f"[{found['ci_low']:.0%}, {found['ci_high']:.0%}]")
 
 
+def _seeds_text(claim: Claim, runs: list[RunResult]) -> str:
+    """``label: 3/5 seeds (4, 3, 6, 7, 2)``: one solver's side of a ``than`` claim outside
+    a sweep, with each seed's value."""
+    read = [claim_reading(claim, r) for r in runs]
+    held = sum(v is not None and claim.holds(v) for v, _ in read)
+    label = runs[0].label if runs else "?"
+    return f"{label}: {held}/{len(runs)} seeds ({', '.join(text for _, text in read) or 'no runs'})"
+
+
 def verify(case: Case, results: list[RunResult]) -> tuple[bool, str]:
     """Check the case's claims against ``results``; return (all hold, markdown table).
 
@@ -639,7 +648,9 @@ def _claim_row(claim: Claim, results: list[RunResult], runs: list[RunResult], sw
         if claim.than:
             other = success_shares(claim, results, claim.than)
             verdict = bool(mine["settings"] and other["settings"]) and mine["run_share"] > other["run_share"]
-            holding = f"{claim.solver}: {_share_text(mine)}; {claim.than}: {_share_text(other)}"
+            holding = f"{claim.solver}: {_share_text(mine)}; {claim.than}: {_share_text(other)}" if swept else \
+                "; ".join(_seeds_text(claim, [r for r in results if r.label == label]) for label in
+                          (claim.solver, claim.than))
             needed = f"more than {claim.than}"
         else:
             verdict = bool(mine["settings"]) and mine["succeeded"] / mine["settings"] + 1e-12 >= claim.settings

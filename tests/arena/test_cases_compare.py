@@ -183,3 +183,23 @@ def test_table_at_a_step_uses_that_evaluation(tmp_path, capsys):
     assert main(["table", str(out), "--step", "7"]) == 2  # no evaluation there: say where they are
     err = capsys.readouterr().err
     assert f"no run in {out} was evaluated at step 7; evaluations are at steps 0, 20, 40" in err, err
+
+
+def test_a_than_claim_outside_a_sweep_shows_each_seed_of_both_solvers(tmp_path):
+    from arena.comparisons.compare import RunResult, verify
+
+    text = TINY.split("[[claims]]")[0] + textwrap.dedent('''
+        [[claims]]
+        solver = "ogda"
+        than = "sim"
+        metric = "nash_conv"
+        op = "<"
+        value = 0.5
+        ''')
+    case = load_case(write(tmp_path, text))
+    finals = {"ogda": [0.1, 0.7, 0.2], "sim": [0.9, 0.4, 0.8]}
+    results = [RunResult(label, seed, tmp_path, {"status": "done"}, [{"step": 40, "nash_conv": value}])
+               for label, values in finals.items() for seed, value in enumerate(values)]
+    ok, table = verify(case, results)
+    assert ok and "seeds holding" in table
+    assert "ogda: 2/3 seeds (0.1, 0.7, 0.2); sim: 1/3 seeds (0.9, 0.4, 0.8)" in table
