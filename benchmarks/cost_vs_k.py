@@ -368,8 +368,9 @@ def header(m: Measurement, command: str) -> list[str]:
         "",
         "Claim under test (a review of Metz et al. 2017, *Unrolled Generative Adversarial Networks*): "
         "\"the computation grows in proportion to K\". Configuration: the paper's App. A mixture of "
-        "Gaussians (`games.make(\"mog\", layout=\"ring\")`: 8 modes, generator and discriminator 2 × 128 "
-        "tanh, latent 256, batch 512, Adam) and `solvers.make(\"unrolled\", unroll_steps=K, "
+        "Gaussians (`games.make(\"mog\", layout=\"ring\")`: 8 modes; generator 2 × 128 ReLU, "
+        "discriminator 1 × 128 ReLU with its input scaled by 1/4, orthogonal init gain 0.8, latent 256, "
+        "batch 512, Adam lr 1e-4) and `solvers.make(\"unrolled\", unroll_steps=K, "
         "schedule=\"alternating\")`: the discriminator on odd steps, the generator through K unrolled "
         "discriminator steps on even steps. Per step = averaged over whole pairs of steps.",
         "",
