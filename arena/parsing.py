@@ -1,12 +1,14 @@
 """Parsing of command-line values shared by the CLI's commands: seed lists, ``k=v`` options, criteria and durations."""
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from diffgames.errors import ConfigError
 from diffgames.registry import parse_option_value
 
-__all__ = ["parse_seeds", "parse_kv", "parse_criterion", "is_number", "parse_duration", "UNIT_SECONDS"]
+__all__ = ["parse_seeds", "parse_kv", "parse_criterion", "is_number", "parse_duration", "parse_work", "UNIT_SECONDS"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -80,3 +82,30 @@ def parse_duration(value: str | int | float, what: str = "a duration") -> float:
         raise ConfigError(f"{what} must be a positive duration such as 90s, 10m, 1.5h or a number of seconds; "
                           f"got {value!r}")
     return seconds
+
+
+#: Commas in a number only as thousands separators: ``180,000`` but not ``1,0``.
+_THOUSANDS = re.compile(r"[0-9]{1,3}(,[0-9]{3})+")
+
+
+def parse_work(text: Any, where: str = "--at-work") -> int:
+    """``180000``, ``"180,000"``, ``"180_000"`` or ``"1.8e5"`` → 180000: a whole number of
+    loss-gradient evaluations ≥ 0; anything else (``"1,0"`` too) is one line of ConfigError.
+
+    >>> parse_work("180,000"), parse_work("1.8e5")
+    (180000, 180000)
+    """
+    value: float | None = None
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    elif isinstance(text, float) and text.is_integer():
+        value = text
+    elif isinstance(text, str) and ("," not in text or _THOUSANDS.fullmatch(text.strip())):
+        try:
+            value = float(text.replace(",", "").replace("_", "").strip())
+        except ValueError:
+            value = None
+    if value is None or not math.isfinite(value) or value < 0 or not float(value).is_integer():
+        raise ConfigError(f"{where} expects a whole number of loss-gradient evaluations ≥ 0 "
+                          f"(e.g. 180000), got {text!r}")
+    return int(value)

@@ -10,7 +10,7 @@ from typing import Any
 import games
 import solvers
 from arena.comparisons.cases import Case, bundled_cases, case_description, find_case, load_case
-from arena.parsing import parse_criterion, parse_duration, parse_kv, parse_seeds
+from arena.parsing import parse_criterion, parse_duration, parse_kv, parse_seeds, parse_work
 from arena.comparisons.compare import aggregate, compare, load_runs, seeds_note, verify
 from arena.runs.config import MAX_STEPS, RunConfig, run_dirs_below
 from arena.reports.occupancy import plot_occupancy
@@ -313,9 +313,10 @@ def _budgets(args: argparse.Namespace) -> dict[str, Any]:
     """``--work-budget`` and ``--time-budget`` as config fields (only those given)."""
     budgets: dict[str, Any] = {}
     if getattr(args, "work_budget", None) is not None:
-        if args.work_budget < 1:
+        work = parse_work(args.work_budget, "--work-budget")
+        if work < 1:
             raise ConfigError(f"--work-budget must be a positive number of loss-gradient evaluations, got {args.work_budget}")
-        budgets["work_budget"] = args.work_budget
+        budgets["work_budget"] = work
     if getattr(args, "time_budget", None) is not None:
         budgets["time_budget"] = parse_duration(args.time_budget, "--time-budget")
     return budgets

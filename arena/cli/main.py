@@ -66,7 +66,7 @@ BUDGET_HELP = ("stop each run at the first step whose loss-gradient evaluations 
 
 
 def _add_budgets(parser) -> None:
-    parser.add_argument("--work-budget", type=int, metavar="N", help=BUDGET_HELP[0])
+    parser.add_argument("--work-budget", metavar="N", help=BUDGET_HELP[0])
     parser.add_argument("--time-budget", metavar="T", help=BUDGET_HELP[1])
 
 
@@ -109,7 +109,7 @@ def _add_resume_and_compare(sub) -> None:
     resume = sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint", epilog=EXAMPLES["resume"], formatter_class=_FORMAT)
     resume.add_argument("run_dir")
     resume.add_argument("--steps", type=int, help="continue to this many steps instead of the configured number")
-    resume.add_argument("--work-budget", type=int, metavar="N", help="continue to this work budget (a larger one "
+    resume.add_argument("--work-budget", metavar="N", help="continue to this work budget (a larger one "
                         "than the run stopped at)")
     resume.add_argument("--time-budget", metavar="T", help="continue to this training-time budget (90s, 10m, 1.5h)")
     resume.add_argument("--threads", type=int, help="torch threads; default: the number the run was started with "

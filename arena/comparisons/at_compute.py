@@ -21,12 +21,11 @@ evaluations.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arena.parsing import UNIT_SECONDS, parse_duration
+from arena.parsing import UNIT_SECONDS, parse_duration, parse_work
 from diffgames.errors import ConfigError
 
 __all__ = ["At", "Reading", "NotRecorded", "parse_time", "parse_work", "at_work", "at_time", "read_at",
@@ -48,25 +47,6 @@ def parse_time(text: Any, where: str = "--at-time") -> tuple[float, str]:
     if unit in UNIT_SECONDS:
         return seconds, f"{seconds / UNIT_SECONDS[unit]:g}{unit}"
     return seconds, f"{seconds:g} s"
-
-
-def parse_work(text: Any, where: str = "--at-work") -> int:
-    """``180000``, ``"180,000"``, ``"180_000"`` or ``"1.8e5"`` → 180000: a whole number of
-    loss-gradient evaluations ≥ 0; anything else is one line of ConfigError."""
-    value: float | None = None
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    elif isinstance(text, float) and text.is_integer():
-        value = text
-    elif isinstance(text, str):
-        try:
-            value = float(text.replace(",", "").replace("_", "").strip())
-        except ValueError:
-            value = None
-    if value is None or not math.isfinite(value) or value < 0 or not float(value).is_integer():
-        raise ConfigError(f"{where} expects a whole number of loss-gradient evaluations ≥ 0 "
-                          f"(e.g. 180000), got {text!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)

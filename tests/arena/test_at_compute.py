@@ -314,3 +314,12 @@ def test_claims_at_a_step_or_the_end_read_as_before(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "dear: nash_conv < 0.045 at step 40 in ≥ 100% of seeds (0.04, 0.0401) | 2/2 |" in text
     assert "cheap: nash_conv >= 0.1 at step final in ≥ 100% of seeds (0.1, 0.1001) | 2/2 |" in text
+
+
+def test_commas_only_separate_thousands():
+    from arena.parsing import parse_work as shared
+
+    assert shared is parse_work and parse_work("1,234,567") == 1234567
+    for bad in ("1,0", "18,0000", ",180"):
+        with pytest.raises(ConfigError, match="whole number of loss-gradient evaluations"):
+            parse_work(bad)
