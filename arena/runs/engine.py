@@ -97,7 +97,7 @@ class SeedEngine:
         if self.compiled is not None:
             new_params, new_state, info = self.compiled(self.params, self.state, batch)
         else:
-            new_params, new_state, info = self.solver.step(self.game if self.counter is None else self.counter, self.params, self.state, batch)
+            new_params, new_state, info = self.solver.step(_seen(self.game, self.counter), self.params, self.state, batch)
         bad = nonfinite_player(info["losses"], new_params)
         if bad is None:
             self.params, self.state = new_params, new_state
@@ -149,7 +149,7 @@ class StackedEngine:
     def advance(self) -> list[str | None]:
         batch = stack_trees([self.game.sample(g, self.device) for g in self.generators])
         self.stacked.recorded.clear()
-        new_params, new_state, _ = self.solver.step(self.stacked if self.counter is None else self.counter, self.params, self.state, batch)
+        new_params, new_state, _ = self.solver.step(_seen(self.stacked, self.counter), self.params, self.state, batch)
         ok = _per_seed_finite(new_params, self.n)
         for record in self.stacked.recorded:
             ok &= _per_seed_finite(record, self.n)
@@ -174,6 +174,11 @@ class StackedEngine:
 
     def summary_extra(self) -> dict[str, Any]:
         return {}
+
+
+def _seen(game: Game, counter: WorkCounter | None) -> Game | WorkCounter:
+    """The game as the solver sees it: through the work counter where work is counted."""
+    return game if counter is None else counter
 
 
 def _restored_counter(counter: WorkCounter | None, ckpt: dict[str, Any]) -> WorkCounter | None:
